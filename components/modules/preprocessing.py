@@ -1,0 +1,50 @@
+"""Transform module: the single preprocessing path shared by training, evaluation and serving.
+
+Decodes the encoded image bytes (JPEG, PNG, GIF, BMP), resizes them bilinearly to a square of
+``image_size`` pixels and scales them to [-1, 1] exactly as ``mobilenet_v2.preprocess_input`` does.
+The Transform graph is applied inside the Trainer's tf.data pipeline and inside both serving
+signatures, so no copy of this logic exists anywhere else.
+"""
+from typing import Any, Dict
+
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from components.modules import features
+
+DEFAULT_IMAGE_SIZE = 160
+
+
+def decode_and_resize(image_bytes: tf.Tensor, image_size: int) -> tf.Tensor:
+  """Decodes one encoded image to RGB and resizes it to [image_size, image_size, 3] float32 in [0, 255]."""
+  image = tf.io.decode_image(image_bytes, channels=3, expand_animations=False)
+  image.set_shape([None, None, 3])
+  return tf.image.resize(image, [image_size, image_size], method='bilinear')
+
+
+def scale_to_unit_range(images: tf.Tensor) -> tf.Tensor:
+  """[0, 255] -> [-1, 1], the formula of ``tf.keras.applications.mobilenet_v2.preprocess_input``."""
+  return images / 127.5 - 1.0
+
+
+def preprocess_images(image_bytes: tf.Tensor, image_size: int) -> tf.Tensor:
+  """A batch of encoded images, any shape [N] or [N, 1], -> float32 [N, size, size, 3] in [-1, 1]."""
+  image_bytes = tf.reshape(image_bytes, [-1])
+  images = tf.map_fn(
+      lambda encoded: decode_and_resize(encoded, image_size),
+      image_bytes,
+      fn_output_signature=tf.TensorSpec([image_size, image_size, 3], tf.float32))
+  return scale_to_unit_range(images)
+
+
+def preprocessing_fn(inputs: Dict[str, tf.Tensor],
+                     custom_config: Dict[str, Any]) -> Dict[str, tf.Tensor]:
+  """TFT entry point; records the class names as a vocabulary for the serving signatures."""
+  image_size = int((custom_config or {}).get('image_size', DEFAULT_IMAGE_SIZE))
+  tft.vocabulary(
+      tf.reshape(inputs[features.LABEL_NAME_KEY], [-1]),
+      vocab_filename=features.CLASS_NAMES_VOCABULARY)
+  return {
+      features.TRANSFORMED_IMAGE_KEY: preprocess_images(inputs[features.IMAGE_KEY], image_size),
+      features.TRANSFORMED_LABEL_KEY: tf.reshape(inputs[features.LABEL_KEY], [-1]),
+  }

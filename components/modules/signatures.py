@@ -1,0 +1,45 @@
+"""Serving signatures of the pushed SavedModel; both run the Transform graph, then the model.
+
+* ``serving_default``: serialized tf.Examples (TFMA, TF Serving, BulkInferrer).
+* ``serving_image_bytes``: a 1-D string tensor ``image_bytes`` of encoded JPEG/PNG files.
+
+Both return ``probabilities`` float32 [N, C], ``class_ids`` int64 [N] and ``class_names`` string [N].
+"""
+from typing import Dict, Sequence
+
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from components.modules import features
+
+
+def make_serving_signatures(model: tf.keras.Model,
+                            tft_output: tft.TFTransformOutput,
+                            class_names: Sequence[str]) -> Dict[str, tf.types.experimental.ConcreteFunction]:
+  # Attached to the model so the Transform graph and its assets are saved with it.
+  model.tft_layer = tft_output.transform_features_layer()
+  model.class_names = tf.Variable(list(class_names), trainable=False, name='class_names')
+  image_feature_spec = {features.IMAGE_KEY: tft_output.raw_feature_spec()[features.IMAGE_KEY]}
+
+  def predict(raw_features: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+    transformed = model.tft_layer(raw_features)
+    logits = model(transformed[features.TRANSFORMED_IMAGE_KEY], training=False)
+    class_ids = tf.argmax(logits, axis=-1)
+    return {
+        features.PROBABILITIES_OUTPUT: tf.nn.softmax(logits),
+        features.CLASS_IDS_OUTPUT: class_ids,
+        features.CLASS_NAMES_OUTPUT: tf.gather(model.class_names, class_ids),
+    }
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='examples')])
+  def serve_tf_examples(serialized_examples):
+    return predict(tf.io.parse_example(serialized_examples, image_feature_spec))
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=features.IMAGE_BYTES_INPUT)])
+  def serve_image_bytes(image_bytes):
+    return predict({features.IMAGE_KEY: tf.reshape(image_bytes, [-1, 1])})
+
+  return {
+      'serving_default': serve_tf_examples.get_concrete_function(),
+      features.IMAGE_BYTES_SIGNATURE: serve_image_bytes.get_concrete_function(),
+  }

@@ -1,0 +1,192 @@
+"""Runs the cats-vs-dogs TFX pipeline on this machine: LocalDagRunner, Beam, MLMD in SQLite.
+
+    python local_runner.py                                   # embedded synthetic sample, minutes
+    python local_runner.py --dataset cats_and_dogs_filtered  # the tutorial's data (download)
+    python local_runner.py --data-root DIR --weights my_no_top.h5
+"""
+import os
+
+os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+
+import argparse  # pylint: disable=g-import-not-at-top,wrong-import-position
+import dataclasses
+import logging
+import sys
+import warnings
+from typing import List, Optional
+
+from pipeline import configs
+
+REPO_ROOT = os.path.dirname(os.path.abspath(__file__))
+SAMPLE_ROOT = os.path.join(REPO_ROOT, 'data', 'sample')
+
+# Per data set defaults; any flag given on the command line wins.
+DATASET_DEFAULTS = {
+    # Synthetic and easy: a small MobileNetV2 trained from scratch learns it offline in minutes.
+    'sample': dict(weights='none', alpha=0.35, image_size=96, epochs=15, batch_size=16,
+                   learning_rate=1e-3, accuracy_threshold=0.8),
+    # The tutorial's recipe.
+    'cats_and_dogs_filtered': dict(weights='imagenet', alpha=1.0, image_size=160, epochs=20,
+                                   batch_size=32, learning_rate=1e-4, accuracy_threshold=0.9),
+}
+
+
+def _fraction(text: str) -> float:
+  value = float(text)
+  if not 0.0 <= value <= 1.0:
+    raise argparse.ArgumentTypeError(f'{text} is not a fraction in [0, 1]')
+  return value
+
+
+def _positive_int(text: str) -> int:
+  value = int(text)
+  if value < 1:
+    raise argparse.ArgumentTypeError(f'{text} is not a positive integer')
+  return value
+
+
+def _positive_float(text: str) -> float:
+  value = float(text)
+  if value <= 0:
+    raise argparse.ArgumentTypeError(f'{text} is not a positive number')
+  return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(
+      description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  data = parser.add_argument_group('data')
+  data.add_argument('--dataset', choices=sorted(DATASET_DEFAULTS), default='sample',
+                    help='embedded synthetic "sample" (default; NOT the real task) or the '
+                         "tutorial's cats_and_dogs_filtered (downloaded once into a cache); also "
+                         'picks the defaults of the model flags below')
+  data.add_argument('--data-root', help='image folder tree to use instead: DIR/train/<class>/* '
+                    'and DIR/validation/<class>/*, or DIR/<class>/*')
+  data.add_argument('--test-fraction', type=_fraction, default=0.2,
+                    help='share of validation/ held out as the test split (default %(default)s)')
+  data.add_argument('--max-class-ratio', type=_positive_float, default=1.5,
+                    help='fail when a split\'s max/min class count exceeds this (default %(default)s)')
+  data.add_argument('--max-skipped-fraction', type=_fraction, default=0.01,
+                    help='fail when more than this share of files are not images (default %(default)s)')
+  paths = parser.add_argument_group('outputs')
+  paths.add_argument('--pipeline-root', help='artifacts and MLMD (metadata.sqlite); default '
+                     'runs/<dataset>/pipeline_root')
+  paths.add_argument('--serving-dir', help='where blessed models are pushed, one numbered version '
+                     'per push; default runs/<dataset>/serving_model')
+  model = parser.add_argument_group('model and training (defaults depend on --dataset)')
+  model.add_argument('--weights', help='"imagenet" (Keras download), "none", or a no_top .h5 file')
+  model.add_argument('--alpha', type=_positive_float, help='MobileNetV2 width multiplier')
+  model.add_argument('--image-size', type=_positive_int, help='square input size in pixels')
+  model.add_argument('--epochs', type=_positive_int)
+  model.add_argument('--batch-size', type=_positive_int)
+  model.add_argument('--learning-rate', type=_positive_float)
+  model.add_argument('--fine-tune-epochs', type=int, default=0,
+                     help='epochs of a second phase that unfreezes the top of the base at a low '
+                          'learning rate; 0 (default) turns it off')
+  model.add_argument('--accuracy-threshold', type=_fraction,
+                     help='the Evaluator blesses a model only at or above this test accuracy')
+  run = parser.add_argument_group('execution')
+  run.add_argument('--direct-num-workers', type=int, default=0,
+                   help='Beam DirectRunner worker processes; 0 (default) = all cores')
+  run.add_argument('--beam-arg', action='append', default=[], metavar='ARG',
+                   help='extra Beam pipeline argument, repeatable, e.g. --beam-arg=--runner=...')
+  run.add_argument('--no-cache', action='store_true', help='re-run every component')
+  run.add_argument('--verbose', action='store_true', help='show TFX/Beam logs and tracebacks')
+  return parser
+
+
+def resolve_data_root(args: argparse.Namespace) -> str:
+  if args.data_root:
+    return os.path.abspath(args.data_root)
+  if args.dataset == 'sample':
+    return SAMPLE_ROOT
+  from data import download  # pylint: disable=g-import-not-at-top
+  return download.fetch()
+
+
+def config_from_args(args: argparse.Namespace) -> configs.PipelineConfig:
+  defaults = DATASET_DEFAULTS[args.dataset]
+  chosen = {key: getattr(args, key) if getattr(args, key) is not None else value
+            for key, value in defaults.items()}
+  run_dir = os.path.join(REPO_ROOT, 'runs', args.dataset if not args.data_root else 'custom')
+  beam_args = [
+      '--direct_running_mode=multi_processing',
+      f'--direct_num_workers={args.direct_num_workers}',
+  ] + list(args.beam_arg)
+  return configs.PipelineConfig(
+      data_root=resolve_data_root(args),
+      pipeline_root=os.path.abspath(args.pipeline_root or os.path.join(run_dir, 'pipeline_root')),
+      serving_dir=os.path.abspath(args.serving_dir or os.path.join(run_dir, 'serving_model')),
+      test_fraction=args.test_fraction,
+      max_class_ratio=args.max_class_ratio,
+      max_skipped_fraction=args.max_skipped_fraction,
+      fine_tune_epochs=args.fine_tune_epochs,
+      beam_pipeline_args=beam_args,
+      enable_cache=not args.no_cache,
+      **chosen)
+
+
+def run(config: configs.PipelineConfig) -> None:
+  from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
+  from pipeline.pipeline import create_pipeline  # pylint: disable=g-import-not-at-top
+  tfx.orchestration.LocalDagRunner().run(create_pipeline(config))
+
+
+def report(config: configs.PipelineConfig) -> str:
+  """The Evaluator's verdict and where the model went, read back from MLMD."""
+  from pipeline import run_summary  # pylint: disable=g-import-not-at-top
+  summary = run_summary.summarize(config.metadata_path)
+  metrics = ', '.join(f'{name} {value:.4f}' for name, value in sorted(summary.test_metrics.items()))
+  lines = [f'test split: {metrics or "no evaluation"}']
+  if summary.blessed:
+    lines.append(f'model blessed (accuracy >= {config.accuracy_threshold} and not worse than the '
+                 f'last blessed model); pushed to {summary.pushed_to}')
+  else:
+    lines.append(f'model NOT blessed (accuracy < {config.accuracy_threshold} or worse than the '
+                 f'last blessed model); nothing was pushed to {config.serving_dir}')
+  return '\n'.join(lines)
+
+
+class _ProgressFilter(logging.Filter):
+  """Without --verbose, shows which component runs and whether it came from the cache."""
+  _SHOWN = ('Component ', 'A cached execution')
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    if record.levelno >= logging.ERROR:
+      return True
+    return record.levelno == logging.INFO and record.getMessage().startswith(self._SHOWN)
+
+
+def configure_logging(verbose: bool) -> None:
+  if verbose:
+    logging.basicConfig(level=logging.INFO)
+    return
+  # Also reaches the Beam worker processes, which inherit the environment.
+  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+  os.environ.setdefault('PYTHONWARNINGS', 'ignore')
+  warnings.filterwarnings('ignore')
+  handler = logging.StreamHandler(sys.stdout)
+  handler.addFilter(_ProgressFilter())
+  handler.setFormatter(logging.Formatter('%(asctime)s %(message)s', '%H:%M:%S'))
+  logging.basicConfig(level=logging.INFO, handlers=[handler])
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+  args = build_parser().parse_args(argv)
+  configure_logging(args.verbose)
+  try:
+    config = config_from_args(args)
+    print(f'pipeline root: {config.pipeline_root}\ndata root:     {config.data_root}', flush=True)
+    run(config)
+  except Exception as e:  # pylint: disable=broad-except
+    if args.verbose:
+      raise
+    print(f'error: {type(e).__name__}: {e}', file=sys.stderr)
+    print('(run again with --verbose for the full log and traceback)', file=sys.stderr)
+    return 1
+  print(report(config))
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())

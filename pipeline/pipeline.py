@@ -1,0 +1,114 @@
+"""``create_pipeline``: the cats-vs-dogs TFX pipeline, the same for every orchestrator."""
+from typing import List, Optional
+
+import tensorflow_model_analysis as tfma
+from tfx import v1 as tfx
+from ml_metadata.proto import metadata_store_pb2
+
+from components.image_example_gen import ImageExampleGen
+from components.label_balance import LabelBalance
+from components.modules import features
+from pipeline.configs import PipelineConfig
+
+
+def make_eval_config(accuracy_threshold: float) -> tfma.EvalConfig:
+  """Accuracy gate (absolute and against the latest blessed model) plus diagnostic metrics."""
+  accuracy_gate = tfma.MetricThreshold(
+      value_threshold=tfma.GenericValueThreshold(lower_bound={'value': accuracy_threshold}),
+      change_threshold=tfma.GenericChangeThreshold(
+          direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={'value': -1e-10}))
+  return tfma.EvalConfig(
+      model_specs=[tfma.ModelSpec(
+          signature_name='serving_default',
+          label_key=features.LABEL_KEY,
+          prediction_key=features.PROBABILITIES_OUTPUT,
+          preprocessing_function_names=[])],
+      slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[features.LABEL_KEY])],
+      metrics_specs=[
+          tfma.MetricsSpec(metrics=[
+              tfma.MetricConfig(class_name='ExampleCount'),
+              tfma.MetricConfig(class_name='SparseCategoricalAccuracy', threshold=accuracy_gate),
+              tfma.MetricConfig(class_name='MultiClassConfusionMatrixPlot'),
+          ]),
+          # One-vs-rest metrics of every class (class 1 is 'dogs' for the tutorial's data).
+          tfma.MetricsSpec(
+              binarize=tfma.BinarizationOptions(class_ids={'values': [0, 1]}),
+              metrics=[
+                  tfma.MetricConfig(class_name='AUC'),
+                  tfma.MetricConfig(class_name='Precision'),
+                  tfma.MetricConfig(class_name='Recall'),
+              ]),
+      ])
+
+
+def create_pipeline(config: PipelineConfig,
+                    metadata_connection_config: Optional[
+                        metadata_store_pb2.ConnectionConfig] = None) -> tfx.dsl.Pipeline:
+  """Image folders -> statistics, schema, checks -> Transform -> Trainer -> Evaluator -> Pusher."""
+  example_gen = ImageExampleGen(
+      input_base=config.data_root,
+      test_fraction=config.test_fraction,
+      split_ratios=config.split_ratios,
+      max_skipped_fraction=config.max_skipped_fraction)
+
+  statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs['examples'])
+  schema_gen = tfx.components.SchemaGen(
+      statistics=statistics_gen.outputs['statistics'], infer_feature_shape=True)
+  label_balance = LabelBalance(
+      statistics=statistics_gen.outputs['statistics'], max_class_ratio=config.max_class_ratio)
+  example_validator = tfx.components.ExampleValidator(
+      statistics=statistics_gen.outputs['statistics'], schema=schema_gen.outputs['schema'])
+
+  # Analyse only; the Transform graph runs inside the Trainer's input pipeline and the serving
+  # signatures, so no float copy of every image is written to the pipeline root.
+  transform = tfx.components.Transform(
+      examples=example_gen.outputs['examples'],
+      schema=schema_gen.outputs['schema'],
+      module_file=config.transform_module_file,
+      materialize=False,
+      custom_config={'image_size': config.image_size})
+  # Data checks gate training: nothing is trained on unbalanced or anomalous data.
+  transform.add_upstream_nodes([label_balance, example_validator])
+
+  trainer = tfx.components.Trainer(
+      module_file=config.trainer_module_file,
+      examples=example_gen.outputs['examples'],
+      transform_graph=transform.outputs['transform_graph'],
+      schema=schema_gen.outputs['schema'],
+      train_args=tfx.proto.TrainArgs(splits=['train']),
+      eval_args=tfx.proto.EvalArgs(splits=['eval']),
+      custom_config=config.trainer_custom_config())
+
+  model_resolver = tfx.dsl.Resolver(
+      strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+      model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+      model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+  ).with_id('latest_blessed_model_resolver')
+
+  evaluator = tfx.components.Evaluator(
+      examples=example_gen.outputs['examples'],
+      model=trainer.outputs['model'],
+      baseline_model=model_resolver.outputs['model'],
+      example_splits=['test'],
+      eval_config=make_eval_config(config.accuracy_threshold))
+
+  pusher = tfx.components.Pusher(
+      model=trainer.outputs['model'],
+      model_blessing=evaluator.outputs['blessing'],
+      push_destination=tfx.proto.PushDestination(
+          filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_dir)))
+
+  components: List[tfx.types.BaseNode] = [
+      example_gen, statistics_gen, schema_gen, label_balance, example_validator, transform,
+      trainer, model_resolver, evaluator, pusher,
+  ]
+  if metadata_connection_config is None and config.metadata_path:
+    metadata_connection_config = tfx.orchestration.metadata.sqlite_metadata_connection_config(
+        config.metadata_path)
+  return tfx.dsl.Pipeline(
+      pipeline_name=config.pipeline_name,
+      pipeline_root=config.pipeline_root,
+      components=components,
+      enable_cache=config.enable_cache,
+      metadata_connection_config=metadata_connection_config,
+      beam_pipeline_args=config.beam_pipeline_args)

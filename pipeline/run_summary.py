@@ -1,0 +1,68 @@
+"""What the latest run decided, read back from MLMD and the artifacts (nothing is re-run)."""
+import dataclasses
+from typing import Dict, Optional, Tuple
+
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+import tensorflow_model_analysis as tfma
+from tfx.orchestration import metadata
+
+
+@dataclasses.dataclass
+class RunSummary:
+  blessed: Optional[bool]
+  pushed_to: Optional[str]
+  test_metrics: Dict[str, float]
+  # Node id -> (state, seconds) of the latest pipeline run; state is COMPLETE, CACHED, FAILED, ...
+  executions: Dict[str, Tuple[str, float]]
+
+
+def _latest(store: metadata_store.MetadataStore,
+            type_name: str) -> Optional[metadata_store_pb2.Artifact]:
+  artifacts = store.get_artifacts_by_type(type_name)
+  return max(artifacts, key=lambda a: a.id) if artifacts else None
+
+
+def overall_metrics(evaluation_uri: str) -> Dict[str, float]:
+  """Unsliced metrics of a TFMA evaluation, e.g. {'sparse_categorical_accuracy': 0.97, ...}."""
+  result = tfma.load_eval_result(evaluation_uri)
+  for slice_key, metrics in result.slicing_metrics:
+    if not slice_key:
+      values = next(iter(metrics.values()))  # one output
+      values = next(iter(values.values()))  # sub key '' (no class binarisation)
+      # '<metric>_diff' entries compare with the baseline model; the values themselves suffice here.
+      return {name: value['doubleValue'] for name, value in values.items()
+              if 'doubleValue' in value and not name.endswith('_diff')}
+  return {}
+
+
+def latest_run_executions(
+    store: metadata_store.MetadataStore) -> Dict[str, Tuple[str, float]]:
+  """{node id: (execution state, wall seconds)} of the newest pipeline run in the store."""
+  runs = store.get_contexts_by_type('pipeline_run')
+  if not runs:
+    return {}
+  latest_run = max(runs, key=lambda c: c.id)
+  result = {}
+  for execution in store.get_executions_by_context(latest_run.id):
+    nodes = [c for c in store.get_contexts_by_execution(execution.id)
+             if c.type_id == store.get_context_type('node').id]
+    node_id = nodes[0].name.split('.', 1)[-1] if nodes else str(execution.id)
+    seconds = (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000
+    state = metadata_store_pb2.Execution.State.Name(execution.last_known_state)
+    result[node_id] = (state, seconds)
+  return result
+
+
+def summarize(metadata_path: str) -> RunSummary:
+  store = metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(metadata_path))
+  blessing = _latest(store, 'ModelBlessing')
+  pushed = _latest(store, 'PushedModel')
+  evaluation = _latest(store, 'ModelEvaluation')
+  blessed = None if blessing is None else bool(blessing.custom_properties['blessed'].int_value)
+  pushed_to = None
+  if pushed is not None and pushed.custom_properties['pushed'].int_value:
+    pushed_to = pushed.custom_properties['pushed_destination'].string_value
+  return RunSummary(blessed=blessed, pushed_to=pushed_to,
+                    test_metrics=overall_metrics(evaluation.uri) if evaluation else {},
+                    executions=latest_run_executions(store))

@@ -1,0 +1,66 @@
+"""Shared fixtures: real images from ../shared when present, small image trees made on the fly."""
+import os
+
+os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+import pytest  # pylint: disable=wrong-import-position
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.environ.get('CATS_DOGS_SHARED', os.path.join(os.path.dirname(REPO_ROOT), 'shared'))
+REAL_DATA = os.path.join(SHARED, 'datasets', 'cats_and_dogs_filtered')
+WEIGHTS_035 = os.path.join(SHARED, 'weights', 'mobilenet_v2_0.35_no_top_imagenet.h5')
+
+
+@pytest.fixture
+def real_images():
+  """Paths of a few real cat and dog JPEGs from ../shared (skips when it is absent)."""
+  if not os.path.isdir(REAL_DATA):
+    pytest.skip(f'real images not available at {REAL_DATA}')
+  return {
+      name: [os.path.join(REAL_DATA, 'train', name, f'{name[:-1]}.{i}.jpg') for i in range(6)]
+      for name in ('cats', 'dogs')
+  }
+
+
+@pytest.fixture
+def weights_035():
+  if not os.path.exists(WEIGHTS_035):
+    pytest.skip(f'pretrained weights not available at {WEIGHTS_035}')
+  return WEIGHTS_035
+
+
+TEST_IMAGE_SIZE = 32
+
+
+@pytest.fixture(scope='session')
+def transform_output(tmp_path_factory):
+  """A real Transform graph (TFT on Beam) of the project's preprocessing_fn, at 32x32 pixels."""
+  import functools  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import tensorflow_transform as tft  # pylint: disable=g-import-not-at-top
+  import tensorflow_transform.beam as tft_beam  # pylint: disable=g-import-not-at-top
+  from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils  # pylint: disable=g-import-not-at-top
+  from components.modules import features, preprocessing  # pylint: disable=g-import-not-at-top
+  from tests.trees import SAMPLE_DATA  # pylint: disable=g-import-not-at-top
+
+  raw = []
+  for label, name in enumerate(('cats', 'dogs')):
+    folder = os.path.join(SAMPLE_DATA, 'train', name)
+    for file_name in sorted(os.listdir(folder))[:4]:
+      with open(os.path.join(folder, file_name), 'rb') as f:
+        raw.append({features.IMAGE_KEY: [f.read()], features.LABEL_KEY: [label],
+                    features.LABEL_NAME_KEY: [name.encode()]})
+  metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec({
+      features.IMAGE_KEY: tf.io.FixedLenFeature([1], tf.string),
+      features.LABEL_KEY: tf.io.FixedLenFeature([1], tf.int64),
+      features.LABEL_NAME_KEY: tf.io.FixedLenFeature([1], tf.string),
+  }))
+  out_dir = str(tmp_path_factory.mktemp('transform'))
+  preprocessing_fn = functools.partial(preprocessing.preprocessing_fn,
+                                       custom_config={'image_size': TEST_IMAGE_SIZE})
+  with tft_beam.Context(temp_dir=os.path.join(out_dir, 'tmp'), force_tf_compat_v1=False):
+    transform_fn = (raw, metadata) | tft_beam.AnalyzeDataset(preprocessing_fn)
+    _ = transform_fn | tft_beam.WriteTransformFn(out_dir)
+  metadata_io.write_metadata(metadata, os.path.join(out_dir, tft.TFTransformOutput.RAW_METADATA_DIR))
+  return tft.TFTransformOutput(out_dir)

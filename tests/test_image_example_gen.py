@@ -1,0 +1,195 @@
+"""Image ExampleGen: layout, image inspection, split assignment, and the Beam executor end to end."""
+import json
+import os
+
+from PIL import Image
+import pytest
+import tensorflow as tf
+from tfx.types import artifact_utils
+from tfx.types import standard_artifacts
+from tfx.types import standard_component_specs
+from tfx.utils import proto_utils
+
+from components.image_example_gen import DataLayoutError, ImageExampleGen, detect_layout
+from components.image_example_gen import executor
+from components.modules import features
+from tests.trees import encode, make_tree
+
+
+# --- layout --------------------------------------------------------------------------------------
+
+def test_split_folder_layout_sorts_class_names(tmp_path):
+  root = make_tree(str(tmp_path), {'train': {'dogs': 1, 'cats': 1}, 'validation': {'cats': 1}})
+  layout = detect_layout(root)
+  assert layout.class_names == ('cats', 'dogs')
+  assert layout.split_folders == ('train', 'validation')
+  assert layout.file_pattern == '*/*/*'
+
+
+def test_class_folder_layout(tmp_path):
+  for name in ('dogs', 'cats', 'birds'):
+    os.makedirs(tmp_path / name)
+    Image.new('RGB', (8, 8)).save(tmp_path / name / 'a.png')
+  layout = detect_layout(str(tmp_path))
+  assert layout.class_names == ('birds', 'cats', 'dogs')
+  assert layout.split_folders == ()
+  assert layout.file_pattern == '*/*'
+
+
+@pytest.mark.parametrize('tree, message', [
+    ({'train': {'cats': 1, 'dogs': 1}}, 'no validation/ folder'),
+    ({'train': {'cats': 1}, 'validation': {'cats': 1}}, 'at least two'),
+])
+def test_layout_errors_say_what_to_fix(tmp_path, tree, message):
+  root = make_tree(str(tmp_path), tree)
+  with pytest.raises(DataLayoutError, match=message):
+    detect_layout(root)
+
+
+def test_missing_root_and_empty_class_fail_clearly(tmp_path):
+  with pytest.raises(DataLayoutError, match='does not exist'):
+    detect_layout(str(tmp_path / 'nope'))
+  root = make_tree(str(tmp_path / 'data'), {'train': {'cats': 1}, 'validation': {'cats': 1}})
+  os.makedirs(os.path.join(root, 'train', 'dogs'))
+  with pytest.raises(DataLayoutError, match=r"\['dogs'\].*hold no files"):
+    detect_layout(root)
+
+
+# --- images and splits ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize('image_format', ['JPEG', 'PNG', 'GIF', 'BMP'])
+def test_inspect_image_reports_size_and_format(image_format):
+  data = encode(Image.new('RGB', (31, 17), (200, 10, 10)), image_format)
+  assert executor.inspect_image(data) == (17, 31, image_format.lower())
+
+
+def test_inspect_real_jpeg(real_images):
+  with open(real_images['cats'][0], 'rb') as f:
+    height, width, image_format = executor.inspect_image(f.read())
+  assert image_format == 'jpeg' and height > 100 and width > 100
+
+
+@pytest.mark.parametrize('data, reason', [
+    (b'', 'empty file'),
+    (b'just some text\n', 'not a decodable image'),
+    (encode(Image.new('RGB', (64, 64)), 'TIFF'), "unsupported image format 'tiff'"),
+])
+def test_inspect_image_rejects_non_images(data, reason):
+  with pytest.raises(executor.UnreadableImageError, match=reason):
+    executor.inspect_image(data)
+
+
+def test_inspect_image_rejects_truncated_jpeg():
+  data = encode(Image.effect_noise((128, 128), 60).convert('RGB'))
+  with pytest.raises(executor.UnreadableImageError):
+    executor.inspect_image(data[:len(data) // 2])
+
+
+def _config(**overrides):
+  config = {'train_folder': 'train', 'test_fraction': 0.2,
+            'split_ratios': {'train': 8, 'eval': 1, 'test': 1}}
+  config.update(overrides)
+  return config
+
+
+def test_split_assignment_follows_folders_and_hash():
+  config = _config()
+  assert executor.assign_split('train/cats/a.jpg', 'train', config) == 'train'
+  paths = [f'validation/cats/{i}.jpg' for i in range(2000)]
+  splits = [executor.assign_split(p, 'validation', config) for p in paths]
+  assert set(splits) == {'eval', 'test'}
+  assert 0.17 < splits.count('test') / len(splits) < 0.23
+  # Deterministic, and independent of the split folder's name.
+  assert splits == [executor.assign_split(p, 'validation', config) for p in paths]
+  assert splits == [executor.assign_split(p.replace('validation', 'val'), 'val', config)
+                    for p in paths]
+
+
+def test_class_folder_split_uses_ratios():
+  config = _config(split_ratios={'train': 6, 'eval': 2, 'test': 2})
+  splits = [executor.assign_split(f'cats/{i}.jpg', '', config) for i in range(3000)]
+  assert 0.56 < splits.count('train') / 3000 < 0.64
+  assert 0.17 < splits.count('eval') / 3000 < 0.23
+
+
+# --- the executor over a real tree ---------------------------------------------------------------
+
+def run_executor(tmp_path, root, **component_args):
+  """Runs the executor as TFX's launcher would: JSON exec properties, one Examples artifact."""
+  component = ImageExampleGen(input_base=root, **component_args)
+  exec_properties = {
+      key: proto_utils.proto_to_json(value) if hasattr(value, 'DESCRIPTOR') else value
+      for key, value in component.exec_properties.items()}
+  examples = standard_artifacts.Examples()
+  examples.uri = str(tmp_path / 'examples')
+  executor.Executor().Do({}, {standard_component_specs.EXAMPLES_KEY: [examples]}, exec_properties)
+  return examples
+
+
+def read_split(examples, split):
+  pattern = os.path.join(artifact_utils.get_split_uri([examples], split), '*')
+  dataset = tf.data.TFRecordDataset(tf.io.gfile.glob(pattern), compression_type='GZIP')
+  return [tf.train.Example.FromString(record.numpy()) for record in dataset]
+
+
+def _value(example, key):
+  feature = example.features.feature[key]
+  return (feature.int64_list.value or feature.bytes_list.value)[0]
+
+
+def test_executor_writes_labelled_examples_in_three_splits(tmp_path):
+  root = make_tree(str(tmp_path / 'data'),
+                   {'train': {'cats': 5, 'dogs': 4}, 'validation': {'cats': 20, 'dogs': 20}})
+  open(os.path.join(root, 'train', 'cats', '.DS_Store'), 'wb').close()  # hidden: ignored
+  examples = run_executor(tmp_path, root, test_fraction=0.3)
+
+  assert artifact_utils.decode_split_names(examples.split_names) == ['train', 'eval', 'test']
+  train = read_split(examples, 'train')
+  assert sorted((_value(e, features.LABEL_NAME_KEY), _value(e, features.LABEL_KEY))
+                for e in train) == [(b'cats', 0)] * 5 + [(b'dogs', 1)] * 4
+  example = train[0]
+  name = _value(example, features.FILENAME_KEY).decode()
+  with open(os.path.join(root, name), 'rb') as f:
+    assert _value(example, features.IMAGE_KEY) == f.read()
+  assert (_value(example, features.HEIGHT_KEY), _value(example, features.WIDTH_KEY)) == (64, 64)
+  assert _value(example, features.FORMAT_KEY) == b'jpeg'
+
+  eval_names = {_value(e, features.FILENAME_KEY) for e in read_split(examples, 'eval')}
+  test_names = {_value(e, features.FILENAME_KEY) for e in read_split(examples, 'test')}
+  assert not eval_names & test_names and len(eval_names) + len(test_names) == 40
+  config = {'train_folder': 'train', 'test_fraction': 0.3}
+  validation_files = [f'validation/{c}/{f}' for c in ('cats', 'dogs')
+                      for f in os.listdir(os.path.join(root, 'validation', c))]
+  expected_test = {path.encode() for path in validation_files
+                   if executor.assign_split(path, 'validation', config) == 'test'}
+  assert test_names == expected_test
+
+  assert json.loads(examples.get_string_custom_property('class_names')) == ['cats', 'dogs']
+  assert examples.get_int_custom_property('files_seen') == 49
+  assert examples.get_int_custom_property('files_skipped') == 0
+
+
+def test_executor_counts_and_lists_skipped_files(tmp_path):
+  root = make_tree(str(tmp_path / 'data'),
+                   {'train': {'cats': 30, 'dogs': 30}, 'validation': {'cats': 20, 'dogs': 20}})
+  with open(os.path.join(root, 'train', 'dogs', 'notes.txt'), 'w') as f:
+    f.write('not an image')
+  examples = run_executor(tmp_path, root, max_skipped_fraction=0.05)
+  with open(os.path.join(examples.uri, executor.SUMMARY_FILE)) as f:
+    summary = json.load(f)
+  assert summary['files_seen'] == 101
+  assert summary['images_used'] == 100
+  assert summary['skipped'] == [{'path': 'train/dogs/notes.txt',
+                                 'reason': summary['skipped'][0]['reason']}]
+  assert 'not a decodable image' in summary['skipped'][0]['reason']
+  assert summary['counts']['train'] == {'cats': 30, 'dogs': 30}
+  assert len(read_split(examples, 'train')) == 60
+
+
+def test_executor_fails_when_too_many_files_are_skipped(tmp_path):
+  root = make_tree(str(tmp_path / 'data'),
+                   {'train': {'cats': 3, 'dogs': 3}, 'validation': {'cats': 10, 'dogs': 10}})
+  with open(os.path.join(root, 'train', 'cats', 'broken.jpg'), 'wb') as f:
+    f.write(b'\xff\xd8\xff\xe0 not really a jpeg')
+  with pytest.raises(executor.ImageDataError, match=r'1 of 27 files .*train/cats/broken.jpg'):
+    run_executor(tmp_path, root)

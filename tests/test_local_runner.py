@@ -1,0 +1,47 @@
+"""The local runner's CLI: every flag documented, bad values rejected clearly, presets applied."""
+import pytest
+
+import local_runner
+
+
+def test_help_documents_every_flag(capsys):
+  with pytest.raises(SystemExit) as exit_info:
+    local_runner.main(['--help'])
+  assert exit_info.value.code == 0
+  text = capsys.readouterr().out
+  for flag in ('--data-root', '--dataset', '--pipeline-root', '--serving-dir', '--epochs',
+               '--weights', '--alpha', '--image-size', '--accuracy-threshold', '--test-fraction',
+               '--fine-tune-epochs', '--beam-arg', '--direct-num-workers'):
+    assert flag in text
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--test-fraction', '1.5'], 'not a fraction'),
+    (['--epochs', '0'], 'not a positive integer'),
+    (['--alpha', '-1'], 'not a positive number'),
+    (['--dataset', 'mnist'], 'invalid choice'),
+])
+def test_bad_values_are_rejected_with_a_message(capsys, argv, message):
+  with pytest.raises(SystemExit) as exit_info:
+    local_runner.main(argv)
+  assert exit_info.value.code == 2
+  assert message in capsys.readouterr().err
+
+
+def test_sample_preset_and_overrides(tmp_path):
+  args = local_runner.build_parser().parse_args(
+      ['--epochs', '3', '--pipeline-root', str(tmp_path / 'root'), '--beam-arg=--foo=1'])
+  config = local_runner.config_from_args(args)
+  assert config.data_root == local_runner.SAMPLE_ROOT
+  assert (config.weights, config.epochs) == ('none', 3)
+  assert config.metadata_path == str(tmp_path / 'root' / 'metadata.sqlite')
+  assert config.beam_pipeline_args[-1] == '--foo=1'
+  assert '--direct_running_mode=multi_processing' in config.beam_pipeline_args
+
+
+def test_missing_data_root_fails_with_one_line(tmp_path, capsys):
+  code = local_runner.main(['--data-root', str(tmp_path / 'missing'),
+                            '--pipeline-root', str(tmp_path / 'root')])
+  assert code == 1
+  err = capsys.readouterr().err
+  assert 'does not exist' in err and 'Traceback' not in err

@@ -1,0 +1,27 @@
+"""Small image trees and encoded images made on the fly for tests."""
+import io
+import os
+import shutil
+
+from PIL import Image
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SAMPLE_DATA = os.path.join(REPO_ROOT, 'data', 'sample')
+
+
+def encode(image: Image.Image, image_format: str = 'JPEG') -> bytes:
+  buffer = io.BytesIO()
+  image.save(buffer, image_format)
+  return buffer.getvalue()
+
+
+def make_tree(root: str, per_split: dict, source_dir: str = SAMPLE_DATA) -> str:
+  """Copies ``per_split[split][class]`` images of the sample data set into ``root``."""
+  for split, per_class in per_split.items():
+    for class_name, count in per_class.items():
+      src = os.path.join(source_dir, split, class_name)
+      dst = os.path.join(root, split, class_name)
+      os.makedirs(dst, exist_ok=True)
+      for name in sorted(os.listdir(src))[:count]:
+        shutil.copy(os.path.join(src, name), dst)
+  return root
