@@ -1,0 +1,160 @@
+"""Benchmark: the whole pipeline on the real cats_and_dogs_filtered vs the same recipe in plain Keras.
+
+Runs, one after the other on this machine, (1) ``local_runner.py`` on ../shared/datasets with the
+pretrained backbone from ../shared/weights and the tutorial's 20 epochs, and (2)
+``keras_baseline.py``. Writes benchmarks/results/pipeline_benchmark.{json,md} with the Evaluator's
+test accuracy, per-component wall time, total wall time of both, peak memory (RSS summed over the
+process tree, PSS, sampled every 0.5 s) and the pipeline root's size on disk next to the raw images.
+
+    python benchmarks/pipeline_benchmark.py [--epochs 20] [--skip-keras]
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Dict, List
+
+import psutil
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.environ.get('CATS_DOGS_SHARED', os.path.join(os.path.dirname(REPO), 'shared'))
+DATA = os.path.join(SHARED, 'datasets', 'cats_and_dogs_filtered')
+WEIGHTS = os.path.join(SHARED, 'weights', 'mobilenet_v2_1.0_160_no_top_partly_dogs_finetuned.h5')
+RESULTS = os.path.join(REPO, 'benchmarks', 'results')
+
+
+def du(path: str) -> int:
+  return sum(os.path.getsize(os.path.join(folder, name))
+             for folder, _, files in os.walk(path) for name in files)
+
+
+def run_measured(command: List[str]) -> Dict[str, object]:
+  """Runs ``command``; returns wall seconds, peak memory in bytes, and its stdout.
+
+  Memory is the proportional set size (PSS) summed over the process tree: Beam's worker processes
+  map the same TensorFlow libraries, which a plain RSS sum would count once per process.
+  """
+  env = dict(os.environ, TF_USE_LEGACY_KERAS='1', PYTHONUNBUFFERED='1')
+  start = time.time()
+  process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
+  peak = [0]
+
+  def sample():
+    root = psutil.Process(process.pid)
+    while process.poll() is None:
+      try:
+        tree = [root] + root.children(recursive=True)
+        peak[0] = max(peak[0], sum(p.memory_full_info().pss for p in tree if p.is_running()))
+      except psutil.Error:
+        pass
+      time.sleep(0.5)
+
+  sampler = threading.Thread(target=sample, daemon=True)
+  sampler.start()
+  stdout_lines = []
+  for line in process.stdout:
+    sys.stdout.write(line)
+    stdout_lines.append(line)
+  process.wait()
+  sampler.join()
+  if process.returncode:
+    raise SystemExit(f'{command[1]} failed with exit code {process.returncode}')
+  return {'wall_seconds': time.time() - start, 'peak_memory_bytes': peak[0],
+          'stdout': ''.join(stdout_lines)}
+
+
+def run_pipeline(workdir: str, epochs: int, fine_tune_epochs: int) -> Dict[str, object]:
+  from pipeline import run_summary  # pylint: disable=g-import-not-at-top
+  pipeline_root = os.path.join(workdir, 'pipeline_root')
+  measured = run_measured([
+      sys.executable, 'local_runner.py', '--dataset', 'cats_and_dogs_filtered', '--data-root', DATA,
+      '--weights', WEIGHTS, '--alpha', '1.0', '--epochs', str(epochs),
+      '--fine-tune-epochs', str(fine_tune_epochs),
+      '--pipeline-root', pipeline_root, '--serving-dir', os.path.join(workdir, 'serving')])
+  summary = run_summary.summarize(os.path.join(pipeline_root, 'metadata.sqlite'))
+  return {
+      'wall_seconds': measured['wall_seconds'],
+      'peak_memory_bytes': measured['peak_memory_bytes'],
+      'test_metrics': summary.test_metrics,
+      'blessed': summary.blessed,
+      'component_seconds': {node: seconds for node, (_, seconds) in summary.executions.items()},
+      'pipeline_root_bytes': du(pipeline_root),
+  }
+
+
+def run_keras(epochs: int) -> Dict[str, object]:
+  measured = run_measured([sys.executable, os.path.join('benchmarks', 'keras_baseline.py'),
+                           '--data-root', DATA, '--weights', WEIGHTS, '--epochs', str(epochs)])
+  result = json.loads(measured['stdout'].strip().splitlines()[-1])
+  result.update(wall_seconds=measured['wall_seconds'], peak_memory_bytes=measured['peak_memory_bytes'])
+  return result
+
+
+def to_markdown(result: Dict[str, object]) -> str:
+  pipeline, keras = result['pipeline'], result.get('keras')
+  gib = 1 << 30
+  lines = [
+      '# Pipeline benchmark (cats_and_dogs_filtered, MobileNetV2 alpha 1.0, '
+      f"{result['epochs']} epochs{', fine-tune ' + str(result['fine_tune_epochs']) if result['fine_tune_epochs'] else ''})",
+      '', f"Measured {result['date']} on {result['machine']}.", '',
+      '| | pipeline | plain Keras |', '|---|---|---|',
+      f"| test accuracy | {pipeline['test_metrics'].get('sparse_categorical_accuracy', float('nan')):.4f}"
+      f" ({int(pipeline['test_metrics'].get('example_count', 0))} images) | "
+      + (f"{keras['test_accuracy']:.4f} ({keras['test_examples']} images) |" if keras else '- |'),
+      f"| total wall time | {pipeline['wall_seconds']:.0f} s | "
+      + (f"{keras['wall_seconds']:.0f} s |" if keras else '- |'),
+      f"| peak memory (PSS, process tree) | {pipeline['peak_memory_bytes'] / gib:.2f} GiB | "
+      + (f"{keras['peak_memory_bytes'] / gib:.2f} GiB |" if keras else '- |'),
+  ]
+  if keras:
+    lines.append(f"| wall time ratio | {pipeline['wall_seconds'] / keras['wall_seconds']:.2f}x | 1x |")
+  lines += [
+      '', f"Blessed: {pipeline['blessed']}. Pipeline root: {pipeline['pipeline_root_bytes'] / 2**20:.0f} MiB"
+      f" for {result['raw_data_bytes'] / 2**20:.0f} MiB of raw images "
+      f"({pipeline['pipeline_root_bytes'] / result['raw_data_bytes']:.2f}x).", '',
+      '| component | wall seconds |', '|---|---|',
+  ] + [f'| {node} | {seconds:.1f} |' for node, seconds in sorted(
+      pipeline['component_seconds'].items(), key=lambda item: -item[1])]
+  return '\n'.join(lines) + '\n'
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--epochs', type=int, default=20)
+  parser.add_argument('--fine-tune-epochs', type=int, default=0)
+  parser.add_argument('--skip-keras', action='store_true', help='only run the pipeline')
+  parser.add_argument('--name', default='pipeline_benchmark', help='result file name')
+  args = parser.parse_args()
+  if not (os.path.isdir(DATA) and os.path.exists(WEIGHTS)):
+    print(f'skipped: needs {DATA} and {WEIGHTS}')
+    return
+  os.makedirs(RESULTS, exist_ok=True)
+  workdir = tempfile.mkdtemp(prefix='cats-dogs-benchmark-')
+  try:
+    result = {
+        'date': time.strftime('%Y-%m-%d'),
+        'machine': f'{psutil.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB',
+        'epochs': args.epochs,
+        'fine_tune_epochs': args.fine_tune_epochs,
+        'raw_data_bytes': du(DATA),
+        'pipeline': run_pipeline(workdir, args.epochs, args.fine_tune_epochs),
+    }
+    if not args.skip_keras:
+      result['keras'] = run_keras(args.epochs)
+  finally:
+    shutil.rmtree(workdir, ignore_errors=True)
+  with open(os.path.join(RESULTS, f'{args.name}.json'), 'w') as f:
+    json.dump(result, f, indent=1)
+  markdown = to_markdown(result)
+  with open(os.path.join(RESULTS, f'{args.name}.md'), 'w') as f:
+    f.write(markdown)
+  print(markdown)
+
+
+if __name__ == '__main__':
+  main()
