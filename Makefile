@@ -2,16 +2,22 @@
 PYTHON := .venv/bin/python
 export TF_USE_LEGACY_KERAS := 1
 
-.PHONY: setup run test test-e2e benchmark
+.PHONY: setup setup-airflow run test test-airflow benchmark
 
 setup:
 	bash scripts/setup.sh
+
+setup-airflow:
+	bash scripts/setup.sh airflow
 
 run:
 	$(PYTHON) local_runner.py $(ARGS)
 
 test:
 	$(PYTHON) -m pytest $(ARGS)
+
+test-airflow:
+	.venv-airflow/bin/python -m pytest tests/test_airflow_dag.py $(ARGS)
 
 benchmark:
 	$(PYTHON) benchmarks/pipeline_benchmark.py $(ARGS)

@@ -13,8 +13,9 @@ import dataclasses
 import logging
 import sys
 import warnings
-from typing import List, Optional
+from typing import Dict, List, Optional
 
+from pipeline import beam_presets
 from pipeline import configs
 
 REPO_ROOT = os.path.dirname(os.path.abspath(__file__))
@@ -52,27 +53,15 @@ def _positive_float(text: str) -> float:
   return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-  parser = argparse.ArgumentParser(
-      description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  data = parser.add_argument_group('data')
-  data.add_argument('--dataset', choices=sorted(DATASET_DEFAULTS), default='sample',
-                    help='embedded synthetic "sample" (default; NOT the real task) or the '
-                         "tutorial's cats_and_dogs_filtered (downloaded once into a cache); also "
-                         'picks the defaults of the model flags below')
-  data.add_argument('--data-root', help='image folder tree to use instead: DIR/train/<class>/* '
-                    'and DIR/validation/<class>/*, or DIR/<class>/*')
-  data.add_argument('--test-fraction', type=_fraction, default=0.2,
-                    help='share of validation/ held out as the test split (default %(default)s)')
-  data.add_argument('--max-class-ratio', type=_positive_float, default=1.5,
-                    help='fail when a split\'s max/min class count exceeds this (default %(default)s)')
-  data.add_argument('--max-skipped-fraction', type=_fraction, default=0.01,
-                    help='fail when more than this share of files are not images (default %(default)s)')
-  paths = parser.add_argument_group('outputs')
-  paths.add_argument('--pipeline-root', help='artifacts and MLMD (metadata.sqlite); default '
-                     'runs/<dataset>/pipeline_root')
-  paths.add_argument('--serving-dir', help='where blessed models are pushed, one numbered version '
-                     'per push; default runs/<dataset>/serving_model')
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+  """Data-check and model flags; the other runners (kubeflow_runner, airflow_dag) share them."""
+  checks = parser.add_argument_group('data checks')
+  checks.add_argument('--test-fraction', type=_fraction, default=0.2,
+                      help='share of validation/ held out as the test split (default %(default)s)')
+  checks.add_argument('--max-class-ratio', type=_positive_float, default=1.5,
+                      help='fail when a split\'s max/min class count exceeds this (default %(default)s)')
+  checks.add_argument('--max-skipped-fraction', type=_fraction, default=0.01,
+                      help='fail when more than this share of files are not images (default %(default)s)')
   model = parser.add_argument_group('model and training (defaults depend on --dataset)')
   model.add_argument('--weights', help='"imagenet" (Keras download), "none", or a no_top .h5 file')
   model.add_argument('--alpha', type=_positive_float, help='MobileNetV2 width multiplier')
@@ -85,11 +74,35 @@ def build_parser() -> argparse.ArgumentParser:
                           'learning rate; 0 (default) turns it off')
   model.add_argument('--accuracy-threshold', type=_fraction,
                      help='the Evaluator blesses a model only at or above this test accuracy')
+
+
+def model_settings(args: argparse.Namespace) -> Dict[str, object]:
+  """PipelineConfig fields of add_model_arguments' flags; unset ones take --dataset's defaults."""
+  chosen = {key: getattr(args, key) if getattr(args, key) is not None else value
+            for key, value in DATASET_DEFAULTS[args.dataset].items()}
+  return dict(test_fraction=args.test_fraction, max_class_ratio=args.max_class_ratio,
+              max_skipped_fraction=args.max_skipped_fraction,
+              fine_tune_epochs=args.fine_tune_epochs, **chosen)
+
+
+def build_parser() -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(
+      description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  data = parser.add_argument_group('data')
+  data.add_argument('--dataset', choices=sorted(DATASET_DEFAULTS), default='sample',
+                    help='embedded synthetic "sample" (default; NOT the real task) or the '
+                         "tutorial's cats_and_dogs_filtered (downloaded once into a cache); also "
+                         'picks the defaults of the model flags below')
+  data.add_argument('--data-root', help='image folder tree to use instead: DIR/train/<class>/* '
+                    'and DIR/validation/<class>/*, or DIR/<class>/*')
+  paths = parser.add_argument_group('outputs')
+  paths.add_argument('--pipeline-root', help='artifacts and MLMD (metadata.sqlite); default '
+                     'runs/<dataset>/pipeline_root')
+  paths.add_argument('--serving-dir', help='where blessed models are pushed, one numbered version '
+                     'per push; default runs/<dataset>/serving_model')
+  add_model_arguments(parser)
+  beam_presets.add_arguments(parser)
   run = parser.add_argument_group('execution')
-  run.add_argument('--direct-num-workers', type=int, default=0,
-                   help='Beam DirectRunner worker processes; 0 (default) = all cores')
-  run.add_argument('--beam-arg', action='append', default=[], metavar='ARG',
-                   help='extra Beam pipeline argument, repeatable, e.g. --beam-arg=--runner=...')
   run.add_argument('--no-cache', action='store_true', help='re-run every component')
   run.add_argument('--verbose', action='store_true', help='show TFX/Beam logs and tracebacks')
   return parser
@@ -105,25 +118,14 @@ def resolve_data_root(args: argparse.Namespace) -> str:
 
 
 def config_from_args(args: argparse.Namespace) -> configs.PipelineConfig:
-  defaults = DATASET_DEFAULTS[args.dataset]
-  chosen = {key: getattr(args, key) if getattr(args, key) is not None else value
-            for key, value in defaults.items()}
   run_dir = os.path.join(REPO_ROOT, 'runs', args.dataset if not args.data_root else 'custom')
-  beam_args = [
-      '--direct_running_mode=multi_processing',
-      f'--direct_num_workers={args.direct_num_workers}',
-  ] + list(args.beam_arg)
   return configs.PipelineConfig(
       data_root=resolve_data_root(args),
       pipeline_root=os.path.abspath(args.pipeline_root or os.path.join(run_dir, 'pipeline_root')),
       serving_dir=os.path.abspath(args.serving_dir or os.path.join(run_dir, 'serving_model')),
-      test_fraction=args.test_fraction,
-      max_class_ratio=args.max_class_ratio,
-      max_skipped_fraction=args.max_skipped_fraction,
-      fine_tune_epochs=args.fine_tune_epochs,
-      beam_pipeline_args=beam_args,
+      beam_pipeline_args=beam_presets.from_args(args),
       enable_cache=not args.no_cache,
-      **chosen)
+      **model_settings(args))
 
 
 def run(config: configs.PipelineConfig) -> None:
@@ -169,6 +171,10 @@ def configure_logging(verbose: bool) -> None:
   handler.addFilter(_ProgressFilter())
   handler.setFormatter(logging.Formatter('%(asctime)s %(message)s', '%H:%M:%S'))
   logging.basicConfig(level=logging.INFO, handlers=[handler])
+  # Libraries that parse absl flags later would drop absl's logger to WARNING, hiding the progress.
+  from absl import flags, logging as absl_logging  # pylint: disable=g-import-not-at-top
+  flags.FLAGS.mark_as_parsed()
+  absl_logging.set_verbosity(absl_logging.INFO)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -2,7 +2,17 @@
 
 TFT and TFMA 1.16 expect Keras 2 (tf-keras); TensorFlow 2.16 picks Keras 3 unless told otherwise, so
 every entry point that imports this package gets the legacy switch before TensorFlow reads it.
+LabelBalanceReport is importable from here because Kubeflow V2 containers load custom artifact
+classes by their TYPE_NAME, which must be ``<module>.<Class>``.
 """
 import os
 
 os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+
+
+def __getattr__(name):
+  # Lazy, so that importing components.modules does not import TFX.
+  if name == 'LabelBalanceReport':
+    from components.label_balance import LabelBalanceReport  # pylint: disable=g-import-not-at-top
+    return LabelBalanceReport
+  raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -20,7 +20,9 @@ COUNTS_FILE = 'label_counts.json'
 
 class LabelBalanceReport(tfx.dsl.Artifact):
   """Class counts per split (``label_counts.json``) and the worst max/min ratio."""
-  TYPE_NAME = 'LabelBalanceReport'
+  # Kubeflow V2 needs '<module>.<Class>' and imports the class by it in the containers; the
+  # ``components`` package re-exports it.
+  TYPE_NAME = 'components.LabelBalanceReport'
 
 
 class LabelImbalanceError(ValueError):

@@ -1,7 +1,10 @@
 """The one configuration object that flows from a runner's CLI into ``create_pipeline``."""
 import dataclasses
 import os
-from typing import Dict, List, Optional
+from typing import TYPE_CHECKING, Dict, List, Optional
+
+if TYPE_CHECKING:  # layout imports TensorFlow; this module stays light for the CLIs.
+  from components.image_example_gen.layout import ImageLayout
 
 PIPELINE_NAME = 'cats_dogs_tfx'
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -24,6 +27,9 @@ class PipelineConfig:
   split_ratios: Optional[Dict[str, int]] = None
   max_skipped_fraction: float = 0.01
   max_class_ratio: float = 1.5
+  # The data root's layout when it cannot be listed where the pipeline is compiled (a gs:// root
+  # on a build machine); None reads it from data_root.
+  layout: Optional['ImageLayout'] = None
   # Preprocessing and model.
   image_size: int = 160
   weights: str = 'imagenet'

@@ -1,7 +1,9 @@
 """``create_pipeline``: the cats-vs-dogs TFX pipeline, the same for every orchestrator."""
 from typing import List, Optional
 
+import tensorflow_data_validation as tfdv
 import tensorflow_model_analysis as tfma
+from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx import v1 as tfx
 from ml_metadata.proto import metadata_store_pb2
 
@@ -9,6 +11,14 @@ from components.image_example_gen import ImageExampleGen
 from components.label_balance import LabelBalance
 from components.modules import features
 from pipeline.configs import PipelineConfig
+
+
+def label_stats_options() -> tfdv.StatsOptions:
+  """Statistics treat the integer label as categorical: per-class counts, and a domain in the schema."""
+  hint = schema_pb2.Schema()
+  label = hint.feature.add(name=features.LABEL_KEY, type=schema_pb2.INT)
+  label.int_domain.is_categorical = True
+  return tfdv.StatsOptions(schema=hint)
 
 
 def make_eval_config(accuracy_threshold: float) -> tfma.EvalConfig:
@@ -49,9 +59,11 @@ def create_pipeline(config: PipelineConfig,
       input_base=config.data_root,
       test_fraction=config.test_fraction,
       split_ratios=config.split_ratios,
-      max_skipped_fraction=config.max_skipped_fraction)
+      max_skipped_fraction=config.max_skipped_fraction,
+      layout=config.layout)
 
-  statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs['examples'])
+  statistics_gen = tfx.components.StatisticsGen(
+      examples=example_gen.outputs['examples'], stats_options=label_stats_options())
   schema_gen = tfx.components.SchemaGen(
       statistics=statistics_gen.outputs['statistics'], infer_feature_shape=True)
   label_balance = LabelBalance(

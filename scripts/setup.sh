@@ -4,7 +4,7 @@
 # The virtualenv lives outside the clone, in $CATS_DOGS_VENV_CACHE (default ~/.cache/cats-dogs-tfx),
 # keyed by a hash of the lock files, so a re-run or a fresh clone with the same pins is fast.
 #   scripts/setup.sh            # base install (pipeline, tests)
-#   scripts/setup.sh airflow    # plus Apache Airflow (requirements-airflow.lock), in its own venv
+#   scripts/setup.sh airflow    # plus Apache Airflow (requirements-airflow.lock): .venv-airflow
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -30,9 +30,11 @@ find_python310() {
 
 locks=("$repo/requirements.lock")
 venv_tag=base
+link=.venv
 if [[ "$extra" == airflow ]]; then
   locks+=("$repo/requirements-airflow.lock")
   venv_tag=airflow
+  link=.venv-airflow
 elif [[ -n "$extra" ]]; then
   echo "error: unknown extra '$extra' (known: airflow)" >&2
   exit 2
@@ -49,14 +51,15 @@ if [[ ! -f "$venv/.complete" ]]; then
   rm -rf "$venv"
   "$python" -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet --upgrade 'pip==26.3'
-  requirements=()
-  for lock in "${locks[@]}"; do requirements+=(-r "$lock"); done
-  "$venv/bin/python" -m pip install --quiet --no-deps "${requirements[@]}"
+  # One lock after the other: requirements-airflow.lock replaces a few of the base pins.
+  for lock in "${locks[@]}"; do
+    "$venv/bin/python" -m pip install --quiet --no-deps -r "$lock"
+  done
   "$venv/bin/python" -m pip check
   touch "$venv/.complete"
 fi
 
 # The project itself: editable, so the clone's code is what runs (Beam workers import it too).
 "$venv/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e "$repo"
-ln -sfn "$venv" "$repo/.venv"
-echo "ready: $repo/.venv -> $venv"
+ln -sfn "$venv" "$repo/$link"
+echo "ready: $repo/$link -> $venv"

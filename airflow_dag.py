@@ -1,0 +1,61 @@
+"""Airflow DAG of the cats-vs-dogs pipeline: one Airflow task per TFX component.
+
+Copy this file into Airflow's dags folder, in an environment where the project is installed
+(scripts/setup.sh airflow). The scheduler's and workers' environment configures it:
+
+  CATS_DOGS_PIPELINE_ARGS  local_runner.py flags, e.g. "--data-root /data/cats_and_dogs_filtered
+                           --dataset cats_and_dogs_filtered --pipeline-root /srv/tfx/root
+                           --serving-dir /srv/tfx/serving_model" (default: the sample, under runs/)
+  CATS_DOGS_SCHEDULE       cron expression or preset such as @weekly; unset: triggered runs only
+  CATS_DOGS_START_DATE     ISO date of the first schedule interval (default 2025-01-01)
+
+Tasks run in Airflow workers and MLMD is SQLite under the pipeline root, so the scheduler and the
+workers must see the same paths (LocalExecutor on one machine, or a shared disk).
+"""
+import contextlib
+import datetime
+import io
+import os
+import shlex
+
+os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+# The scheduler re-parses this file every 30 s or so; by default TFX would build a wheel of the
+# module files and copy it to the pipeline root at every parse. The workers import the installed
+# project, so the module files are used where they are.
+os.environ['UNSUPPORTED_DO_NOT_PACKAGE_USER_MODULES'] = '1'
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from tfx.orchestration.airflow.airflow_dag_runner import AirflowDagRunner
+from tfx.orchestration.airflow.airflow_dag_runner import AirflowPipelineConfig
+
+import local_runner
+from pipeline import configs
+from pipeline.pipeline import create_pipeline
+
+
+def pipeline_config() -> configs.PipelineConfig:
+  flags = os.environ.get('CATS_DOGS_PIPELINE_ARGS', '')
+  usage = io.StringIO()
+  try:
+    with contextlib.redirect_stderr(usage):
+      args = local_runner.build_parser().parse_args(shlex.split(flags))
+  except SystemExit:
+    # argparse exits; Airflow shows only exceptions, as the DAG's import error.
+    reason = usage.getvalue().strip().splitlines()[-1].split('error: ', 1)[-1]
+    raise ValueError(f'CATS_DOGS_PIPELINE_ARGS={flags!r}: {reason}') from None
+  return local_runner.config_from_args(args)
+
+
+def dag_config() -> dict:
+  return {
+      'schedule': os.environ.get('CATS_DOGS_SCHEDULE') or None,
+      'start_date': datetime.datetime.fromisoformat(
+          os.environ.get('CATS_DOGS_START_DATE', '2025-01-01')),
+      'catchup': False,
+      # One run at a time: the runs share one SQLite MLMD.
+      'max_active_runs': 1,
+  }
+
+
+DAG = AirflowDagRunner(AirflowPipelineConfig(airflow_dag_config=dag_config())).run(
+    create_pipeline(pipeline_config()))

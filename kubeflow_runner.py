@@ -1,0 +1,184 @@
+"""Compiles the cats-vs-dogs pipeline for Kubeflow Pipelines v2 / Vertex AI Pipelines (JSON spec).
+
+    python kubeflow_runner.py --image us-docker.pkg.dev/PROJECT/REPO/cats-dogs-tfx:0.1.0 \\
+        --data-root gs://BUCKET/cats_and_dogs_filtered --class-names cats,dogs \\
+        --pipeline-root gs://BUCKET/tfx --serving-dir gs://BUCKET/serving_model
+
+Nothing runs here. Every component runs in a container of --image, built from the Dockerfile,
+which holds the project at IMAGE_PROJECT_ROOT; the spec names the module files there. Submitting
+the spec and building the image: docs/running_at_scale.md.
+"""
+import os
+
+os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+
+import argparse  # pylint: disable=g-import-not-at-top,wrong-import-position
+import contextlib
+import posixpath
+import re
+import sys
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+import local_runner
+from pipeline import beam_presets
+from pipeline import configs
+
+# Where the Dockerfile copies the project (keep the two in step).
+IMAGE_PROJECT_ROOT = '/pipeline'
+# Kubeflow V2 pipeline names allow [a-z0-9-] only.
+PIPELINE_NAME = configs.PIPELINE_NAME.replace('_', '-')
+LAYOUTS = ('split', 'class')
+
+
+def _pipeline_name(text: str) -> str:
+  if not re.fullmatch(r'[a-z0-9][a-z0-9-]{0,127}', text):
+    raise argparse.ArgumentTypeError(f'{text!r} is not a Kubeflow pipeline name ([a-z0-9-])')
+  return text
+
+
+def _url(text: str) -> str:
+  if '://' not in text:
+    raise argparse.ArgumentTypeError(
+        f'{text!r} is a local path; the containers need storage they all reach, e.g. gs://BUCKET/DIR')
+  return text
+
+
+def _class_names(text: str) -> Tuple[str, ...]:
+  names = {name.strip() for name in text.split(',') if name.strip()}
+  if len(names) < 2:
+    raise argparse.ArgumentTypeError(f'{text!r} names fewer than two classes')
+  # Sorted, as when the root is listed: a label id is the index of its class name.
+  return tuple(sorted(names))
+
+
+def build_parser() -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(
+      description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  kfp = parser.add_argument_group('Kubeflow')
+  kfp.add_argument('--image', required=True,
+                   help='image built from the Dockerfile and pushed where the cluster pulls from; '
+                        'also the Beam workers\' image of the dataflow/flink/spark presets')
+  kfp.add_argument('--output', default=os.path.join('build', PIPELINE_NAME + '.json'),
+                   help='pipeline spec to write (default %(default)s)')
+  kfp.add_argument('--pipeline-name', type=_pipeline_name, default=PIPELINE_NAME,
+                   help='default %(default)s')
+  data = parser.add_argument_group('data and outputs')
+  data.add_argument('--data-root', required=True,
+                    help='image folder tree the containers read, e.g. gs://BUCKET/cats_and_dogs_'
+                         'filtered: ROOT/train|validation/<class>/* or ROOT/<class>/*')
+  data.add_argument('--class-names', type=_class_names, metavar='NAME,NAME,...',
+                    help='the class folder names, so that the data root is not listed here (needed '
+                         'when this machine cannot read it); default: list the data root')
+  data.add_argument('--layout', choices=LAYOUTS,
+                    help='with --class-names: "split" (default), ROOT/train|validation/<class>/*, '
+                         'or "class", ROOT/<class>/*')
+  data.add_argument('--pipeline-root', type=_url, required=True,
+                    help='artifacts, e.g. gs://BUCKET/tfx (metadata is the cluster\'s)')
+  data.add_argument('--serving-dir', type=_url, required=True,
+                    help='where blessed models are pushed, e.g. gs://BUCKET/serving_model')
+  data.add_argument('--dataset', choices=sorted(local_runner.DATASET_DEFAULTS),
+                    default='cats_and_dogs_filtered',
+                    help='recipe the model flags default to (default %(default)s)')
+  local_runner.add_model_arguments(parser)
+  beam_presets.add_arguments(parser)
+  run = parser.add_argument_group('execution')
+  run.add_argument('--no-cache', action='store_true', help='re-run every component')
+  run.add_argument('--verbose', action='store_true', help='show TFX logs and tracebacks')
+  return parser
+
+
+def image_path(local_path: str) -> str:
+  """Where a project file lies inside the image."""
+  return posixpath.join(IMAGE_PROJECT_ROOT, os.path.relpath(local_path, configs.REPO_ROOT))
+
+
+def data_layout(args: argparse.Namespace):
+  """The layout from --class-names/--layout, else read from the data root here (names only)."""
+  # pylint: disable=g-import-not-at-top
+  from components.image_example_gen import layout as layout_lib
+  if args.class_names:
+    split_folders = ((layout_lib.TRAIN_FOLDER, layout_lib.VALIDATION_FOLDER)
+                     if (args.layout or 'split') == 'split' else ())
+    return layout_lib.ImageLayout(class_names=args.class_names, split_folders=split_folders)
+  try:
+    return layout_lib.detect_layout(args.data_root)
+  except Exception as e:  # pylint: disable=broad-except
+    # Remote roots fail here without credentials too, not only when the tree is wrong.
+    raise layout_lib.DataLayoutError(
+        f'{e}\n(to compile without reading the data root, pass --class-names and --layout)'
+    ) from e
+
+
+def config_from_args(args: argparse.Namespace) -> configs.PipelineConfig:
+  return configs.PipelineConfig(
+      data_root=args.data_root,
+      pipeline_root=args.pipeline_root,
+      serving_dir=args.serving_dir,
+      pipeline_name=args.pipeline_name,
+      layout=data_layout(args),
+      beam_pipeline_args=beam_presets.from_args(args, default_sdk_container_image=args.image),
+      enable_cache=not args.no_cache,
+      transform_module_file=image_path(configs.TRANSFORM_MODULE_FILE),
+      trainer_module_file=image_path(configs.TRAINER_MODULE_FILE),
+      **local_runner.model_settings(args))
+
+
+@contextlib.contextmanager
+def _module_files_from_image() -> Iterator[None]:
+  """Keeps the Transform and Trainer module_file paths as they are.
+
+  By default TFX packages each module file's folder into a wheel at compile time and uploads it to
+  <pipeline root>/_wheels. The image already holds the project, whose modules import each other
+  as ``components.modules.*``, so the spec names the files in the image instead: the code that
+  runs is the image's, and compiling writes nothing remote.
+  """
+  key = 'UNSUPPORTED_DO_NOT_PACKAGE_USER_MODULES'
+  previous = os.environ.get(key)
+  os.environ[key] = '1'
+  try:
+    yield
+  finally:
+    if previous is None:
+      del os.environ[key]
+    else:
+      os.environ[key] = previous
+
+
+def compile_pipeline(config: configs.PipelineConfig, image: str, output: str) -> Dict[str, Any]:
+  """Writes the Kubeflow V2 PipelineJob JSON to ``output`` and returns it."""
+  # pylint: disable=g-import-not-at-top
+  from tfx import v1 as tfx
+  from pipeline.pipeline import create_pipeline
+  with _module_files_from_image():
+    pipeline = create_pipeline(config)
+  output = os.path.abspath(output)
+  runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
+      config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=image),
+      output_dir=os.path.dirname(output),
+      output_filename=os.path.basename(output))
+  return runner.run(pipeline)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+  parser = build_parser()
+  args = parser.parse_args(argv)
+  if args.layout and not args.class_names:
+    parser.error('--layout needs --class-names')
+  local_runner.configure_logging(args.verbose)
+  try:
+    config = config_from_args(args)
+    compile_pipeline(config, args.image, args.output)
+  except Exception as e:  # pylint: disable=broad-except
+    if args.verbose:
+      raise
+    print(f'error: {type(e).__name__}: {e}', file=sys.stderr)
+    return 1
+  if '://' not in config.data_root:
+    print(f'note: the containers read the local path {config.data_root}; it must exist in them',
+          file=sys.stderr)
+  print(f'wrote {args.output} (image {args.image}, Beam {args.beam_preset})')
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())
