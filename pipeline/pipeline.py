@@ -34,6 +34,9 @@ def make_eval_config(accuracy_threshold: float) -> tfma.EvalConfig:
           prediction_key=features.PROBABILITIES_OUTPUT,
           preprocessing_function_names=[])],
       slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[features.LABEL_KEY])],
+      # Keras' compiled loss would be computed on the signature's probabilities as if they were
+      # logits; the metrics below are the ones that count.
+      options=tfma.Options(include_default_metrics={'value': False}),
       metrics_specs=[
           tfma.MetricsSpec(metrics=[
               tfma.MetricConfig(class_name='ExampleCount'),
@@ -78,6 +81,9 @@ def create_pipeline(config: PipelineConfig,
       schema=schema_gen.outputs['schema'],
       module_file=config.transform_module_file,
       materialize=False,
+      # Pre-transform statistics would repeat StatisticsGen's; post-transform ones would describe
+      # every pixel of every decoded image: slow and of no use.
+      disable_statistics=True,
       custom_config={'image_size': config.image_size})
   # Data checks gate training: nothing is trained on unbalanced or anomalous data.
   transform.add_upstream_nodes([label_balance, example_validator])
