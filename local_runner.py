@@ -53,6 +53,16 @@ def _positive_float(text: str) -> float:
   return value
 
 
+def _split_ratios(text: str) -> Dict[str, int]:
+  try:
+    ratios = [int(part) for part in text.split(',')]
+  except ValueError:
+    ratios = []
+  if len(ratios) != 3 or min(ratios) < 1:
+    raise argparse.ArgumentTypeError(f'{text!r} is not three positive integers TRAIN,EVAL,TEST')
+  return dict(zip(('train', 'eval', 'test'), ratios))
+
+
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
   """Data-check and model flags; the other runners (kubeflow_runner, airflow_dag) share them."""
   checks = parser.add_argument_group('data checks')
@@ -62,6 +72,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                       help='fail when a split\'s max/min class count exceeds this (default %(default)s)')
   checks.add_argument('--max-skipped-fraction', type=_fraction, default=0.01,
                       help='fail when more than this share of files are not images (default %(default)s)')
+  checks.add_argument('--split-ratios', type=_split_ratios, metavar='TRAIN,EVAL,TEST',
+                      help='weights of the hash split of a root with class folders only '
+                           '(default 8,1,1)')
   model = parser.add_argument_group('model and training (defaults depend on --dataset)')
   model.add_argument('--weights', help='"imagenet" (Keras download), "none", or a no_top .h5 file')
   model.add_argument('--alpha', type=_positive_float, help='MobileNetV2 width multiplier')
@@ -81,7 +94,7 @@ def model_settings(args: argparse.Namespace) -> Dict[str, object]:
   chosen = {key: getattr(args, key) if getattr(args, key) is not None else value
             for key, value in DATASET_DEFAULTS[args.dataset].items()}
   return dict(test_fraction=args.test_fraction, max_class_ratio=args.max_class_ratio,
-              max_skipped_fraction=args.max_skipped_fraction,
+              max_skipped_fraction=args.max_skipped_fraction, split_ratios=args.split_ratios,
               fine_tune_epochs=args.fine_tune_epochs, **chosen)
 
 
@@ -131,7 +144,14 @@ def config_from_args(args: argparse.Namespace) -> configs.PipelineConfig:
 def run(config: configs.PipelineConfig) -> None:
   from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
   from pipeline.pipeline import create_pipeline  # pylint: disable=g-import-not-at-top
-  tfx.orchestration.LocalDagRunner().run(create_pipeline(config))
+  pipeline = create_pipeline(config)
+  # TFX's Beam executors parse sys.argv as absl flags (a caller's '-v X' breaks them); everything
+  # the pipeline needs is in config, so they get the program name only.
+  argv, sys.argv = sys.argv, sys.argv[:1]
+  try:
+    tfx.orchestration.LocalDagRunner().run(pipeline)
+  finally:
+    sys.argv = argv
 
 
 def report(config: configs.PipelineConfig) -> str:

@@ -20,6 +20,7 @@ def test_help_documents_every_flag(capsys):
     (['--epochs', '0'], 'not a positive integer'),
     (['--alpha', '-1'], 'not a positive number'),
     (['--dataset', 'mnist'], 'invalid choice'),
+    (['--split-ratios', '8,1'], 'not three positive integers'),
 ])
 def test_bad_values_are_rejected_with_a_message(capsys, argv, message):
   with pytest.raises(SystemExit) as exit_info:
@@ -37,6 +38,12 @@ def test_sample_preset_and_overrides(tmp_path):
   assert config.metadata_path == str(tmp_path / 'root' / 'metadata.sqlite')
   assert config.beam_pipeline_args[-1] == '--foo=1'
   assert '--direct_running_mode=multi_processing' in config.beam_pipeline_args
+  assert config.split_ratios is None  # ImageExampleGen's default, 8:1:1
+
+
+def test_split_ratios_flag():
+  args = local_runner.build_parser().parse_args(['--split-ratios', '6,2,2'])
+  assert local_runner.config_from_args(args).split_ratios == {'train': 6, 'eval': 2, 'test': 2}
 
 
 def test_missing_data_root_fails_with_one_line(tmp_path, capsys):
