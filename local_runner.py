@@ -85,6 +85,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
   model.add_argument('--fine-tune-epochs', type=int, default=0,
                      help='epochs of a second phase that unfreezes the top of the base at a low '
                           'learning rate; 0 (default) turns it off')
+  model.add_argument('--no-image-cache', action='store_true',
+                     help='decode the images again in every epoch instead of keeping the decoded '
+                          'train and eval images in memory (size x size x 3 float32 each)')
   model.add_argument('--accuracy-threshold', type=_fraction,
                      help='the Evaluator blesses a model only at or above this test accuracy')
 
@@ -95,7 +98,7 @@ def model_settings(args: argparse.Namespace) -> Dict[str, object]:
             for key, value in DATASET_DEFAULTS[args.dataset].items()}
   return dict(test_fraction=args.test_fraction, max_class_ratio=args.max_class_ratio,
               max_skipped_fraction=args.max_skipped_fraction, split_ratios=args.split_ratios,
-              fine_tune_epochs=args.fine_tune_epochs, **chosen)
+              fine_tune_epochs=args.fine_tune_epochs, cache_images=not args.no_image_cache, **chosen)
 
 
 def build_parser() -> argparse.ArgumentParser:

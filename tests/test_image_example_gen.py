@@ -193,3 +193,20 @@ def test_executor_fails_when_too_many_files_are_skipped(tmp_path):
     f.write(b'\xff\xd8\xff\xe0 not really a jpeg')
   with pytest.raises(executor.ImageDataError, match=r'1 of 27 files .*train/cats/broken.jpg'):
     run_executor(tmp_path, root)
+
+
+@pytest.mark.parametrize('mode', ['L', 'RGBA', 'CMYK', 'P'])
+def test_any_colour_mode_is_accepted(real_images, mode):
+  """Grayscale, RGBA, CMYK and palette images decode (to RGB) in the Transform graph too."""
+  image = Image.open(real_images['dogs'][2]).convert(mode)
+  image_format = 'JPEG' if mode in ('L', 'CMYK') else 'PNG'
+  height, width, _ = executor.inspect_image(encode(image, image_format))
+  assert (width, height) == image.size
+
+
+def test_corrupt_jpeg_body_is_rejected(real_images):
+  data = bytearray(open(real_images['cats'][3], 'rb').read())
+  data[len(data) // 3:len(data) // 3 + 2000] = b'\x00' * 2000
+  data = bytes(data[:len(data) * 2 // 3])
+  with pytest.raises(executor.UnreadableImageError, match='not a decodable image'):
+    executor.inspect_image(data)

@@ -39,11 +39,14 @@ def test_sample_preset_and_overrides(tmp_path):
   assert config.beam_pipeline_args[-1] == '--foo=1'
   assert '--direct_running_mode=multi_processing' in config.beam_pipeline_args
   assert config.split_ratios is None  # ImageExampleGen's default, 8:1:1
+  assert config.cache_images
 
 
-def test_split_ratios_flag():
-  args = local_runner.build_parser().parse_args(['--split-ratios', '6,2,2'])
-  assert local_runner.config_from_args(args).split_ratios == {'train': 6, 'eval': 2, 'test': 2}
+def test_split_ratios_and_image_cache_flags():
+  args = local_runner.build_parser().parse_args(['--split-ratios', '6,2,2', '--no-image-cache'])
+  config = local_runner.config_from_args(args)
+  assert config.split_ratios == {'train': 6, 'eval': 2, 'test': 2}
+  assert not config.cache_images
 
 
 def test_missing_data_root_fails_with_one_line(tmp_path, capsys):

@@ -63,20 +63,27 @@ class FileOutcome(NamedTuple):
 
 
 def inspect_image(data: bytes) -> Tuple[int, int, str]:
-  """Fully decodes ``data``; returns (height, width, format) or raises UnreadableImageError."""
+  """Returns (height, width, format) of an image that the Transform graph will decode.
+
+  Pillow reads the header (format, size); TensorFlow's own decoder, the one the Transform graph
+  runs, decodes the whole image, so whatever passes here also decodes in training and serving.
+  Raises UnreadableImageError otherwise.
+  """
   if not data:
     raise UnreadableImageError('empty file')
   try:
     with Image.open(io.BytesIO(data)) as image:
       image_format = (image.format or '').lower()
-      if image_format not in SUPPORTED_FORMATS:
-        raise UnreadableImageError(f'unsupported image format {image_format or "unknown"!r}')
-      image.load()
-      return image.height, image.width, image_format
-  except UnreadableImageError:
-    raise
+      height, width = image.height, image.width
   except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
     raise UnreadableImageError(f'not a decodable image: {e}') from e
+  if image_format not in SUPPORTED_FORMATS:
+    raise UnreadableImageError(f'unsupported image format {image_format or "unknown"!r}')
+  try:
+    tf.io.decode_image(data, channels=3, expand_animations=False)
+  except (tf.errors.InvalidArgumentError, tf.errors.DataLossError) as e:
+    raise UnreadableImageError(f'not a decodable image: {e.message.splitlines()[0]}') from e
+  return height, width, image_format
 
 
 def hash_fraction(key: str) -> float:
