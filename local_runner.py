@@ -9,7 +9,6 @@ import os
 os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 
 import argparse  # pylint: disable=g-import-not-at-top,wrong-import-position
-import dataclasses
 import logging
 import sys
 import warnings
@@ -24,7 +23,7 @@ SAMPLE_ROOT = os.path.join(REPO_ROOT, 'data', 'sample')
 # Per data set defaults; any flag given on the command line wins.
 DATASET_DEFAULTS = {
     # Synthetic and easy: a small MobileNetV2 trained from scratch learns it offline in minutes.
-    'sample': dict(weights='none', alpha=0.35, image_size=96, epochs=15, batch_size=16,
+    'sample': dict(weights='none', alpha=0.35, image_size=96, epochs=20, batch_size=16,
                    learning_rate=1e-3, accuracy_threshold=0.8),
     # The tutorial's recipe.
     'cats_and_dogs_filtered': dict(weights='imagenet', alpha=1.0, image_size=160, epochs=20,
@@ -189,6 +188,7 @@ def configure_logging(verbose: bool) -> None:
   # Also reaches the Beam worker processes, which inherit the environment.
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
   os.environ.setdefault('PYTHONWARNINGS', 'ignore')
+  os.environ.setdefault('PIP_QUIET', '1')  # TFX pip-installs the module-file wheel per component
   warnings.filterwarnings('ignore')
   handler = logging.StreamHandler(sys.stdout)
   handler.addFilter(_ProgressFilter())

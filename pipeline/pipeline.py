@@ -7,7 +7,7 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx import v1 as tfx
 from ml_metadata.proto import metadata_store_pb2
 
-from components.image_example_gen import ImageExampleGen
+from components.image_example_gen import ImageExampleGen, detect_layout
 from components.label_balance import LabelBalance
 from components.modules import features
 from pipeline.configs import PipelineConfig
@@ -21,7 +21,7 @@ def label_stats_options() -> tfdv.StatsOptions:
   return tfdv.StatsOptions(schema=hint)
 
 
-def make_eval_config(accuracy_threshold: float) -> tfma.EvalConfig:
+def make_eval_config(accuracy_threshold: float, num_classes: int) -> tfma.EvalConfig:
   """Accuracy gate (absolute and against the latest blessed model) plus diagnostic metrics."""
   accuracy_gate = tfma.MetricThreshold(
       value_threshold=tfma.GenericValueThreshold(lower_bound={'value': accuracy_threshold}),
@@ -45,7 +45,7 @@ def make_eval_config(accuracy_threshold: float) -> tfma.EvalConfig:
           ]),
           # One-vs-rest metrics of every class (class 1 is 'dogs' for the tutorial's data).
           tfma.MetricsSpec(
-              binarize=tfma.BinarizationOptions(class_ids={'values': [0, 1]}),
+              binarize=tfma.BinarizationOptions(class_ids={'values': list(range(num_classes))}),
               metrics=[
                   tfma.MetricConfig(class_name='AUC'),
                   tfma.MetricConfig(class_name='Precision'),
@@ -58,12 +58,13 @@ def create_pipeline(config: PipelineConfig,
                     metadata_connection_config: Optional[
                         metadata_store_pb2.ConnectionConfig] = None) -> tfx.dsl.Pipeline:
   """Image folders -> statistics, schema, checks -> Transform -> Trainer -> Evaluator -> Pusher."""
+  layout = config.layout or detect_layout(config.data_root)
   example_gen = ImageExampleGen(
       input_base=config.data_root,
       test_fraction=config.test_fraction,
       split_ratios=config.split_ratios,
       max_skipped_fraction=config.max_skipped_fraction,
-      layout=config.layout)
+      layout=layout)
 
   statistics_gen = tfx.components.StatisticsGen(
       examples=example_gen.outputs['examples'], stats_options=label_stats_options())
@@ -85,7 +86,8 @@ def create_pipeline(config: PipelineConfig,
       # every pixel of every decoded image: slow and of no use.
       disable_statistics=True,
       custom_config={'image_size': config.image_size})
-  # Data checks gate training: nothing is trained on unbalanced or anomalous data.
+  # The data checks run before training: a failed LabelBalance stops the run before Transform.
+  # (ExampleValidator records anomalies; it does not stop the run.)
   transform.add_upstream_nodes([label_balance, example_validator])
 
   trainer = tfx.components.Trainer(
@@ -108,7 +110,7 @@ def create_pipeline(config: PipelineConfig,
       model=trainer.outputs['model'],
       baseline_model=model_resolver.outputs['model'],
       example_splits=['test'],
-      eval_config=make_eval_config(config.accuracy_threshold))
+      eval_config=make_eval_config(config.accuracy_threshold, len(layout.class_names)))
 
   pusher = tfx.components.Pusher(
       model=trainer.outputs['model'],
