@@ -1,6 +1,6 @@
 """The whole pipeline on the embedded sample data, three times: fresh, baseline-aware, fully cached.
 
-Asserted through MLMD, like TFX's own penguin e2e test. Takes several minutes (one run is ~3).
+Asserted through MLMD, like TFX's own penguin e2e test. Takes about 3 minutes (the first run ~2).
 """
 import glob
 import os
