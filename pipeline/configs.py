@@ -1,7 +1,7 @@
 """The one configuration object that flows from a runner's CLI into ``create_pipeline``."""
 import dataclasses
 import os
-from typing import TYPE_CHECKING, Dict, List, Optional
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence
 
 if TYPE_CHECKING:  # layout imports TensorFlow; this module stays light for the CLIs.
   from components.image_example_gen.layout import ImageLayout
@@ -56,9 +56,11 @@ class PipelineConfig:
     if self.metadata_path is None and '://' not in self.pipeline_root:
       self.metadata_path = os.path.join(self.pipeline_root, 'metadata.sqlite')
 
-  def trainer_custom_config(self) -> Dict[str, object]:
-    """The hyperparameters the Trainer's run_fn reads."""
+  def trainer_custom_config(self, class_names: Sequence[str]) -> Dict[str, object]:
+    """What the Trainer's run_fn reads: the class names (label id i is class_names[i]) and the
+    hyperparameters."""
     return {
+        'class_names': list(class_names),
         'image_size': self.image_size,
         'weights': self.weights,
         'alpha': self.alpha,

@@ -97,7 +97,7 @@ def create_pipeline(config: PipelineConfig,
       schema=schema_gen.outputs['schema'],
       train_args=tfx.proto.TrainArgs(splits=['train']),
       eval_args=tfx.proto.EvalArgs(splits=['eval']),
-      custom_config=config.trainer_custom_config())
+      custom_config=config.trainer_custom_config(layout.class_names))
 
   model_resolver = tfx.dsl.Resolver(
       strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,

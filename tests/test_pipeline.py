@@ -30,6 +30,8 @@ def test_components_and_data_checks_before_training(tmp_path):
   assert {'LabelBalance', 'ExampleValidator'} <= {
       node.id for node in by_id['Transform'].upstream_nodes}
   assert json.loads(by_id['Evaluator'].exec_properties['example_splits']) == ['test']
+  trainer_config = json.loads(by_id['Trainer'].exec_properties['custom_config'])
+  assert trainer_config['class_names'] == ['cats', 'dogs']  # label id i -> class_names[i]
   threshold = _eval_config(pipeline).metrics_specs[0].metrics[1].threshold
   assert threshold.value_threshold.lower_bound.value == 0.93
   assert threshold.change_threshold.direction == tfma.MetricDirection.HIGHER_IS_BETTER

@@ -13,9 +13,6 @@ FORMAT_KEY = 'format'
 TRANSFORMED_IMAGE_KEY = 'image'
 TRANSFORMED_LABEL_KEY = 'label'
 
-# Name of the Transform vocabulary that lists the class names; sorted, it maps label ids to names.
-CLASS_NAMES_VOCABULARY = 'class_names'
-
 # Serving contract of the pushed SavedModel.
 IMAGE_BYTES_SIGNATURE = 'serving_image_bytes'
 IMAGE_BYTES_INPUT = 'image_bytes'

@@ -8,7 +8,6 @@ signatures, so no copy of this logic exists anywhere else.
 from typing import Any, Dict
 
 import tensorflow as tf
-import tensorflow_transform as tft
 
 from components.modules import features
 
@@ -39,11 +38,8 @@ def preprocess_images(image_bytes: tf.Tensor, image_size: int) -> tf.Tensor:
 
 def preprocessing_fn(inputs: Dict[str, tf.Tensor],
                      custom_config: Dict[str, Any]) -> Dict[str, tf.Tensor]:
-  """TFT entry point; records the class names as a vocabulary for the serving signatures."""
+  """TFT entry point."""
   image_size = int((custom_config or {}).get('image_size', DEFAULT_IMAGE_SIZE))
-  tft.vocabulary(
-      tf.reshape(inputs[features.LABEL_NAME_KEY], [-1]),
-      vocab_filename=features.CLASS_NAMES_VOCABULARY)
   return {
       features.TRANSFORMED_IMAGE_KEY: preprocess_images(inputs[features.IMAGE_KEY], image_size),
       features.TRANSFORMED_LABEL_KEY: tf.reshape(inputs[features.LABEL_KEY], [-1]),

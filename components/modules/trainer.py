@@ -15,12 +15,6 @@ from components.modules import signatures
 _SHUFFLE_BUFFER = 2048
 
 
-def class_names_from(tft_output: tft.TFTransformOutput) -> List[str]:
-  """Label ids are indices into the sorted class folder names, so the sorted vocabulary maps them back."""
-  vocabulary = tft_output.vocabulary_by_name(features.CLASS_NAMES_VOCABULARY)
-  return sorted(name.decode('utf-8') if isinstance(name, bytes) else name for name in vocabulary)
-
-
 def make_dataset(file_pattern: List[str],
                  data_accessor: tfx.components.DataAccessor,
                  tft_output: tft.TFTransformOutput,
@@ -57,7 +51,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
   """Trains the transfer model and saves it with the serving signatures."""
   config = fn_args.custom_config
   tft_output = tft.TFTransformOutput(fn_args.transform_output)
-  class_names = class_names_from(tft_output)
+  # Label id i is class_names[i]: the ExampleGen's sorted class folders, passed by create_pipeline.
+  class_names = list(config['class_names'])
   batch_size = config['batch_size']
   cache = config.get('cache_images', True)
 
