@@ -7,6 +7,7 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx import v1 as tfx
 from ml_metadata.proto import metadata_store_pb2
 
+from components.atomic_pusher import AtomicPusher
 from components.image_example_gen import ImageExampleGen, detect_layout
 from components.label_balance import LabelBalance
 from components.modules import features
@@ -112,11 +113,12 @@ def create_pipeline(config: PipelineConfig,
       example_splits=['test'],
       eval_config=make_eval_config(config.accuracy_threshold, len(layout.class_names)))
 
-  pusher = tfx.components.Pusher(
+  pusher = AtomicPusher(
       model=trainer.outputs['model'],
       model_blessing=evaluator.outputs['blessing'],
       push_destination=tfx.proto.PushDestination(
-          filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_dir)))
+          filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_dir))
+  ).with_id('Pusher')
 
   components: List[tfx.types.BaseNode] = [
       example_gen, statistics_gen, schema_gen, label_balance, example_validator, transform,

@@ -1,0 +1,91 @@
+"""Pusher executor whose push is atomic: a model server never sees a half-written version.
+
+TFX's Pusher copies the model straight into ``<serving_dir>/<unix time>``, so TensorFlow Serving,
+which polls that folder, can find a version whose files are still being written (or were left
+half-written by a crash). This executor lets TFX's own Pusher write into a hidden staging folder
+inside the serving dir (model servers ignore names that are not version numbers) and then renames
+the finished copy to its version number in one step. The rename is atomic on local and POSIX file
+systems; object stores such as GCS emulate it by copy-and-delete.
+
+Versions only grow: a push in the same second as the previous one, or after a clock step back,
+gets the next free number instead of being skipped.
+"""
+import os
+import uuid
+from typing import Any, Dict, List
+
+from absl import logging
+from tfx import types
+from tfx import v1 as tfx
+from tfx.components.pusher import executor as pusher_executor
+from tfx.dsl.components.base import executor_spec
+from tfx.dsl.io import fileio
+from tfx.proto import pusher_pb2
+from tfx.types import artifact_utils
+from tfx.types import standard_component_specs
+from tfx.utils import proto_utils
+
+STAGING_PREFIX = '.staging-'
+_MAX_RENAME_ATTEMPTS = 10
+
+
+def model_versions(serving_dir: str) -> List[int]:
+  """The version numbers a model server would load from ``serving_dir``, ascending."""
+  if not fileio.isdir(serving_dir):
+    return []
+  return sorted(int(name.rstrip('/')) for name in fileio.listdir(serving_dir)
+                if name.rstrip('/').isdigit())
+
+
+def publish(staged_model: str, serving_dir: str) -> str:
+  """Renames ``staged_model`` (``<staging>/<version>``) to the next free version; returns it."""
+  version = int(os.path.basename(staged_model.rstrip('/')))
+  for _ in range(_MAX_RENAME_ATTEMPTS):
+    version = max([version] + [v + 1 for v in model_versions(serving_dir)])
+    target = os.path.join(serving_dir, str(version))
+    try:
+      fileio.rename(staged_model, target)
+      return str(version)
+    except Exception:  # pylint: disable=broad-except  (each file system raises its own type)
+      if not fileio.exists(target):
+        raise
+      # Another pusher took this number meanwhile: try the next one.
+  raise RuntimeError(f'could not find a free version number in {serving_dir}')
+
+
+class Executor(pusher_executor.Executor):
+  """TFX's Pusher into a staging folder, then one rename into the serving directory."""
+
+  def Do(self, input_dict: Dict[str, List[types.Artifact]],
+         output_dict: Dict[str, List[types.Artifact]],
+         exec_properties: Dict[str, Any]) -> None:
+    destination = pusher_pb2.PushDestination()
+    proto_utils.json_to_proto(
+        exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], destination)
+    serving_dir = destination.filesystem.base_directory
+    if not serving_dir:
+      raise ValueError('the atomic Pusher supports filesystem push destinations only')
+    staging = os.path.join(serving_dir, STAGING_PREFIX + uuid.uuid4().hex)
+    destination.filesystem.base_directory = staging
+    staged_properties = {
+        **exec_properties,
+        standard_component_specs.PUSH_DESTINATION_KEY: proto_utils.proto_to_json(destination)}
+    try:
+      super().Do(input_dict, output_dict, staged_properties)
+      model_push = artifact_utils.get_single_instance(
+          output_dict[standard_component_specs.PUSHED_MODEL_KEY])
+      if model_push.get_int_custom_property('pushed'):
+        version = publish(model_push.get_string_custom_property('pushed_destination'),
+                          serving_dir)
+        self._MarkPushed(model_push, pushed_destination=os.path.join(serving_dir, version),
+                         pushed_version=version)
+        logging.info('Model published as version %s in %s.', version, serving_dir)
+    finally:
+      if fileio.exists(staging):
+        fileio.rmtree(staging)
+
+
+class AtomicPusher(tfx.components.Pusher):
+  """TFX's Pusher component, same inputs and outputs, with the atomic executor."""
+
+  EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
