@@ -132,15 +132,45 @@ def resolve_data_root(args: argparse.Namespace) -> str:
   return download.fetch()
 
 
+class UsageError(ValueError):
+  """Flags that cannot work together; the message says which and why."""
+
+
+def _inside(path: str, folder: str) -> bool:
+  path, folder = os.path.realpath(path), os.path.realpath(folder)
+  return os.path.commonpath([path, folder]) == folder
+
+
+def check_paths(config: configs.PipelineConfig) -> None:
+  """Rejects outputs that would land among the input images, and a weights file that is missing,
+  before minutes of work are spent."""
+  for flag, path in (('--pipeline-root', config.pipeline_root), ('--serving-dir', config.serving_dir)):
+    if _inside(path, config.data_root):
+      raise UsageError(f'{flag} {path} is inside the data root {config.data_root}; the next run '
+                       'would read its files as images. Put it elsewhere.')
+    if os.path.exists(path) and not os.path.isdir(path):
+      raise UsageError(f'{flag} {path} exists and is not a folder')
+  if config.serving_dir == config.pipeline_root:
+    raise UsageError('--serving-dir must differ from --pipeline-root: a model server would try to '
+                     'load the artifact folders as model versions')
+  weights = config.weights
+  if weights != 'imagenet' and weights.lower() != 'none' and '://' not in weights and (
+      not os.path.isfile(weights)):
+    raise UsageError(f'--weights {weights}: no such file; pass "imagenet" (download), '
+                     '"none", or a MobileNetV2 no_top .h5 file')
+
+
 def config_from_args(args: argparse.Namespace) -> configs.PipelineConfig:
   run_dir = os.path.join(REPO_ROOT, 'runs', args.dataset if not args.data_root else 'custom')
-  return configs.PipelineConfig(
+  config = configs.PipelineConfig(
       data_root=resolve_data_root(args),
       pipeline_root=os.path.abspath(args.pipeline_root or os.path.join(run_dir, 'pipeline_root')),
       serving_dir=os.path.abspath(args.serving_dir or os.path.join(run_dir, 'serving_model')),
       beam_pipeline_args=beam_presets.from_args(args),
       enable_cache=not args.no_cache,
       **model_settings(args))
+  check_paths(config)
+  return config
 
 
 def run(config: configs.PipelineConfig) -> None:
@@ -161,7 +191,13 @@ def report(config: configs.PipelineConfig) -> str:
   from pipeline import run_summary  # pylint: disable=g-import-not-at-top
   summary = run_summary.summarize(config.metadata_path)
   metrics = ', '.join(f'{name} {value:.4f}' for name, value in sorted(summary.test_metrics.items()))
-  lines = [f'test split: {metrics or "no evaluation"}']
+  counts = summary.file_counts
+  lines = []
+  if counts:
+    lines.append(f"images: {counts['images_used']} of {counts['files_seen']} files used, "
+                 f"{counts['files_skipped']} skipped (listed with reasons in "
+                 f'{summary.image_summary_path})')
+  lines.append(f'test split: {metrics or "no evaluation"}')
   if summary.blessed:
     lines.append(f'model blessed (accuracy >= {config.accuracy_threshold} and not worse than the '
                  f'last blessed model); pushed to {summary.pushed_to}')

@@ -1,5 +1,6 @@
 """What the latest run decided, read back from MLMD and the artifacts (nothing is re-run)."""
 import dataclasses
+import os
 from typing import Dict, Optional, Tuple
 
 from ml_metadata import metadata_store
@@ -15,6 +16,10 @@ class RunSummary:
   test_metrics: Dict[str, float]
   # Node id -> (state, seconds) of the latest pipeline run; state is COMPLETE, CACHED, FAILED, ...
   executions: Dict[str, Tuple[str, float]]
+  # The ExampleGen's file counts ('files_seen', 'images_used', 'files_skipped') and the JSON file
+  # that lists every skipped file with its reason.
+  file_counts: Dict[str, int] = dataclasses.field(default_factory=dict)
+  image_summary_path: Optional[str] = None
 
 
 def _latest(store: metadata_store.MetadataStore,
@@ -55,7 +60,12 @@ def latest_run_executions(
 
 
 def summarize(metadata_path: str) -> RunSummary:
+  from components.image_example_gen import executor  # pylint: disable=g-import-not-at-top
   store = metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(metadata_path))
+  examples = _latest(store, 'Examples')
+  file_counts = {} if examples is None else {
+      key: examples.custom_properties[key].int_value
+      for key in ('files_seen', 'images_used', 'files_skipped') if key in examples.custom_properties}
   blessing = _latest(store, 'ModelBlessing')
   pushed = _latest(store, 'PushedModel')
   evaluation = _latest(store, 'ModelEvaluation')
@@ -65,4 +75,7 @@ def summarize(metadata_path: str) -> RunSummary:
     pushed_to = pushed.custom_properties['pushed_destination'].string_value
   return RunSummary(blessed=blessed, pushed_to=pushed_to,
                     test_metrics=overall_metrics(evaluation.uri) if evaluation else {},
-                    executions=latest_run_executions(store))
+                    executions=latest_run_executions(store),
+                    file_counts=file_counts,
+                    image_summary_path=(os.path.join(examples.uri, executor.SUMMARY_FILE)
+                                        if examples else None))

@@ -1,7 +1,11 @@
 """The local runner's CLI: every flag documented, bad values rejected clearly, presets applied."""
+import re
+import shutil
+
 import pytest
 
 import local_runner
+from tests.trees import SAMPLE_DATA
 
 
 def test_help_documents_every_flag(capsys):
@@ -55,3 +59,23 @@ def test_missing_data_root_fails_with_one_line(tmp_path, capsys):
   assert code == 1
   err = capsys.readouterr().err
   assert 'does not exist' in err and 'Traceback' not in err
+
+
+@pytest.mark.parametrize('flags, message', [
+    (['--pipeline-root', '{data}/runs'], '--pipeline-root .* is inside the data root'),
+    (['--serving-dir', '{data}/train/models'], '--serving-dir .* is inside the data root'),
+    (['--serving-dir', '{tmp}/root'], 'must differ from --pipeline-root'),
+    (['--serving-dir', '{tmp}/a_file'], 'exists and is not a folder'),
+    (['--weights', '{tmp}/missing.h5'], 'no such file'),
+])
+def test_conflicting_paths_fail_before_any_work(tmp_path, capsys, flags, message):
+  data = tmp_path / 'data'
+  shutil.copytree(SAMPLE_DATA, data)
+  (tmp_path / 'a_file').write_text('x')
+  flags = [flag.format(data=data, tmp=tmp_path) for flag in flags]
+  code = local_runner.main(['--data-root', str(data), '--pipeline-root', str(tmp_path / 'root'),
+                            *flags])
+  assert code == 1
+  err = capsys.readouterr().err
+  assert re.search(message, err) and 'Traceback' not in err
+  assert not (tmp_path / 'root').exists()  # nothing was run
