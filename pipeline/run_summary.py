@@ -49,7 +49,7 @@ def latest_run_executions(
     return {}
   latest_run = max(runs, key=lambda c: c.id)
   result = {}
-  for execution in store.get_executions_by_context(latest_run.id):
+  for execution in sorted(store.get_executions_by_context(latest_run.id), key=lambda e: e.id):
     nodes = [c for c in store.get_contexts_by_execution(execution.id)
              if c.type_id == store.get_context_type('node').id]
     node_id = nodes[0].name.split('.', 1)[-1] if nodes else str(execution.id)
@@ -57,6 +57,16 @@ def latest_run_executions(
     state = metadata_store_pb2.Execution.State.Name(execution.last_known_state)
     result[node_id] = (state, seconds)
   return result
+
+
+def latest_pushed_model(metadata_path: str) -> Optional[str]:
+  """The serving folder of the newest model that was actually pushed, if it still exists."""
+  store = metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(metadata_path))
+  for pushed in sorted(store.get_artifacts_by_type('PushedModel'), key=lambda a: -a.id):
+    destination = pushed.custom_properties['pushed_destination'].string_value
+    if pushed.custom_properties['pushed'].int_value and os.path.isdir(destination):
+      return destination
+  return None
 
 
 def summarize(metadata_path: str) -> RunSummary:

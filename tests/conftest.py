@@ -12,7 +12,7 @@ REAL_DATA = os.path.join(SHARED, 'datasets', 'cats_and_dogs_filtered')
 WEIGHTS_035 = os.path.join(SHARED, 'weights', 'mobilenet_v2_0.35_no_top_imagenet.h5')
 
 
-@pytest.fixture
+@pytest.fixture(scope='module')
 def real_images():
   """Paths of a few real cat and dog JPEGs from ../shared (skips when it is absent)."""
   if not os.path.isdir(REAL_DATA):
@@ -64,3 +64,23 @@ def transform_output(tmp_path_factory):
     _ = transform_fn | tft_beam.WriteTransformFn(out_dir)
   metadata_io.write_metadata(metadata, os.path.join(out_dir, tft.TFTransformOutput.RAW_METADATA_DIR))
   return tft.TFTransformOutput(out_dir)
+
+
+@pytest.fixture(scope='session')
+def saved_model_dir(transform_output, tmp_path_factory):
+  """A model saved with the pipeline's serving signatures (MobileNetV2 0.35 at 32 px, random head)."""
+  if not os.path.exists(WEIGHTS_035):
+    pytest.skip(f'pretrained weights not available at {WEIGHTS_035}')
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from components.modules import model as model_lib, signatures  # pylint: disable=g-import-not-at-top
+  class_names = ['cats', 'dogs']
+  model = model_lib.build_model(num_classes=len(class_names), image_size=TEST_IMAGE_SIZE,
+                                alpha=0.35, weights=WEIGHTS_035, dropout=0.0, learning_rate=1e-3)
+  # An untrained head scores every image 50/50; random weights make the outputs distinct.
+  logits = model.get_layer('logits')
+  kernel = np.random.RandomState(0).normal(0, 1, logits.kernel.shape)
+  logits.set_weights([kernel, np.zeros(len(class_names))])
+  export_dir = str(tmp_path_factory.mktemp('model'))
+  model.save(export_dir, save_format='tf',
+             signatures=signatures.make_serving_signatures(model, transform_output, class_names))
+  return export_dir

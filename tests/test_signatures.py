@@ -1,31 +1,16 @@
 """Both serving signatures of the saved model, on real encoded JPEG and PNG bytes."""
-import os
-
 from PIL import Image
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.modules import features, model as model_lib, signatures
-from tests.conftest import TEST_IMAGE_SIZE, WEIGHTS_035
+from components.modules import features
 from tests.trees import encode
 
 
 @pytest.fixture(scope='module')
-def saved_model(transform_output, tmp_path_factory):
-  if not os.path.exists(WEIGHTS_035):
-    pytest.skip(f'pretrained weights not available at {WEIGHTS_035}')
-  class_names = ['cats', 'dogs']
-  model = model_lib.build_model(num_classes=len(class_names), image_size=TEST_IMAGE_SIZE,
-                                alpha=0.35, weights=WEIGHTS_035, dropout=0.0, learning_rate=1e-3)
-  # An untrained head scores every image 50/50; random weights make the outputs distinct.
-  logits = model.get_layer('logits')
-  kernel = np.random.RandomState(0).normal(0, 1, logits.kernel.shape)
-  logits.set_weights([kernel, np.zeros(len(class_names))])
-  export_dir = str(tmp_path_factory.mktemp('model'))
-  model.save(export_dir, save_format='tf',
-             signatures=signatures.make_serving_signatures(model, transform_output, class_names))
-  return tf.saved_model.load(export_dir)
+def saved_model(saved_model_dir):
+  return tf.saved_model.load(saved_model_dir)
 
 
 def _images(real_images):

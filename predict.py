@@ -1,0 +1,183 @@
+"""Classifies image files or folders with a pushed model, through its ``serving_image_bytes`` signature.
+
+    python predict.py photo.jpg more_photos/               # the latest model pushed by `make run`
+    python predict.py photos/ --model runs/custom/serving_model --format csv > predictions.csv
+
+Prints one line per image: path, class, probability (``--format json``: one JSON object per line
+with every class's probability; ``--format csv``: a header and one row per image). Folders are read
+recursively (hidden files skipped) and classified in batches, with a progress bar on a terminal.
+Files that are not decodable images are reported on stderr (and as rows with an ``error`` in JSON
+and CSV) and skipped; the batch goes on. Exit status: 0 all classified, 1 some files skipped,
+2 nothing to do (no model, no such path).
+"""
+import os
+
+os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+import argparse
+import csv
+import json
+import sys
+from typing import Dict, Iterator, List, Optional, Sequence, TextIO
+
+REPO_ROOT = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_PIPELINE_ROOT = os.path.join(REPO_ROOT, 'runs', 'sample', 'pipeline_root')
+FORMATS = ('text', 'json', 'csv')
+
+
+class PredictError(Exception):
+  """Nothing can be classified; the message says why."""
+
+
+def list_images(paths: Sequence[str]) -> List[str]:
+  """The files named, and every non-hidden file below the folders named, in a stable order."""
+  found = []
+  for path in paths:
+    if os.path.isfile(path):
+      found.append(path)
+    elif os.path.isdir(path):
+      for folder, subfolders, files in os.walk(path):
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith('.'))
+        found += [os.path.join(folder, name) for name in sorted(files) if not name.startswith('.')]
+    else:
+      raise PredictError(f'{path}: no such file or folder')
+  return found
+
+
+def resolve_model(model: Optional[str], pipeline_root: str) -> str:
+  """A SavedModel folder: ``model`` itself, its newest numbered version, or the latest push."""
+  if model:
+    if os.path.exists(os.path.join(model, 'saved_model.pb')):
+      return model
+    from components import atomic_pusher
+    versions = atomic_pusher.model_versions(model)
+    if versions:
+      return os.path.join(model, str(versions[-1]))
+    raise PredictError(f'{model} is neither a SavedModel nor a serving dir with numbered versions')
+  metadata_path = os.path.join(pipeline_root, 'metadata.sqlite')
+  if os.path.exists(metadata_path):
+    from pipeline import run_summary
+    pushed = run_summary.latest_pushed_model(metadata_path)
+    if pushed:
+      return pushed
+  raise PredictError(f'no pushed model is recorded in {pipeline_root}; run the pipeline first '
+                     '(make run) or pass --model DIR')
+
+
+class Classifier:
+  """The pushed model's image-bytes signature, fed in batches."""
+
+  def __init__(self, model_dir: str):
+    import tensorflow as tf
+    from components.modules import features
+    self._tf, self._features = tf, features
+    model = tf.saved_model.load(model_dir)
+    if features.IMAGE_BYTES_SIGNATURE not in model.signatures:
+      raise PredictError(f'{model_dir} has no {features.IMAGE_BYTES_SIGNATURE!r} signature; '
+                         'is it a model pushed by this pipeline?')
+    self._serve = model.signatures[features.IMAGE_BYTES_SIGNATURE]
+    # Probability i is of class_names[i] (the Trainer saves the names with the model).
+    self.class_names = [name.decode('utf-8') for name in model.class_names.numpy()]
+
+  def classify(self, images: List[bytes]) -> List[Dict[str, object]]:
+    tf, features = self._tf, self._features
+    out = self._serve(**{features.IMAGE_BYTES_INPUT: tf.constant(images)})
+    return [{'class': name.decode('utf-8'), 'probabilities': probabilities}
+            for name, probabilities in zip(out[features.CLASS_NAMES_OUTPUT].numpy(),
+                                           out[features.PROBABILITIES_OUTPUT].numpy().tolist())]
+
+
+def predict(classifier: Classifier, paths: List[str], batch_size: int,
+            progress: bool) -> Iterator[Dict[str, object]]:
+  """{'path', 'class', 'probabilities'} or {'path', 'error'} per file, in order."""
+  from components.image_example_gen import executor
+  from tqdm import tqdm
+  with tqdm(total=len(paths), unit='image', disable=not progress, file=sys.stderr) as bar:
+    for start in range(0, len(paths), batch_size):
+      batch, results = [], {}
+      for path in paths[start:start + batch_size]:
+        try:
+          with open(path, 'rb') as f:
+            data = f.read()
+          executor.inspect_image(data)  # the ExampleGen's own check: decodable by TensorFlow
+          batch.append((path, data))
+        except (OSError, executor.UnreadableImageError) as e:
+          results[path] = {'path': path, 'error': str(e)}
+      if batch:
+        for (path, _), result in zip(batch, classifier.classify([data for _, data in batch])):
+          results[path] = {'path': path, **result}
+      for path in paths[start:start + batch_size]:
+        yield results[path]
+      bar.update(len(paths[start:start + batch_size]))
+
+
+def write(results: Iterator[Dict[str, object]], class_names: Sequence[str], fmt: str,
+          out: TextIO) -> int:
+  """Writes the results as they come; returns how many files were skipped."""
+  skipped = 0
+  writer = None
+  for result in results:
+    error = result.get('error')
+    if error:
+      skipped += 1
+      print(f"skipped {result['path']}: {error}", file=sys.stderr)
+    probabilities = result.get('probabilities') or []
+    best = max(probabilities) if probabilities else None
+    if fmt == 'text':
+      if not error:
+        out.write(f"{result['path']}\t{result['class']}\t{best:.4f}\n")
+    elif fmt == 'json':
+      row = {'path': result['path']}
+      row.update({'error': error} if error else {
+          'class': result['class'], 'probability': round(best, 6),
+          'probabilities': dict(zip(class_names, (round(p, 6) for p in probabilities)))})
+      out.write(json.dumps(row, ensure_ascii=False) + '\n')
+    else:
+      if writer is None:
+        writer = csv.writer(out)
+        writer.writerow(['path', 'class', 'probability', *class_names, 'error'])
+      cells = [f'{p:.6f}' for p in probabilities] or [''] * len(class_names)
+      writer.writerow([result['path'], result.get('class', ''),
+                       '' if error else f'{best:.6f}', *cells, error or ''])
+    out.flush()
+  return skipped
+
+
+def build_parser() -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument('paths', nargs='+', metavar='PATH', help='image files and/or folders')
+  parser.add_argument('--model', help='a SavedModel folder, or a serving dir (its newest version); '
+                      'default: the latest model pushed by the pipeline at --pipeline-root')
+  parser.add_argument('--pipeline-root', default=DEFAULT_PIPELINE_ROOT,
+                      help='where to look up the latest pushed model (default %(default)s)')
+  parser.add_argument('--format', choices=FORMATS, default='text', help='output format')
+  parser.add_argument('--batch-size', type=int, default=32, help='images per model call')
+  return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+  args = build_parser().parse_args(argv)
+  if args.batch_size < 1:
+    build_parser().error('--batch-size must be a positive integer')
+  try:
+    paths = list_images(args.paths)
+    if not paths:
+      raise PredictError(f'no files under {", ".join(args.paths)}')
+    model_dir = resolve_model(args.model, args.pipeline_root)
+    print(f'model: {model_dir}; {len(paths)} file(s)', file=sys.stderr)
+    classifier = Classifier(model_dir)
+  except PredictError as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 2
+  skipped = write(predict(classifier, paths, args.batch_size, progress=sys.stderr.isatty()),
+                  classifier.class_names, args.format, sys.stdout)
+  if skipped:
+    print(f'{skipped} of {len(paths)} file(s) skipped: not decodable images', file=sys.stderr)
+  return 1 if skipped else 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())

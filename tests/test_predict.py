@@ -1,0 +1,87 @@
+"""predict.py: files and folders through the serving_image_bytes signature; bad files skipped."""
+import csv
+import io
+import json
+import os
+import shutil
+
+from PIL import Image
+import pytest
+
+import predict
+from tests.trees import encode
+
+
+@pytest.fixture
+def photo_tree(tmp_path, real_images):
+  """Two real JPEGs and a PNG (one in a subfolder), a text file, an empty file, a hidden file."""
+  root = tmp_path / 'photos'
+  (root / 'more').mkdir(parents=True)
+  shutil.copy(real_images['cats'][0], root / 'a_cat.jpg')
+  shutil.copy(real_images['dogs'][0], root / 'more' / 'a_dog.jpg')
+  (root / 'b_dog.png').write_bytes(encode(Image.open(real_images['dogs'][1]), 'PNG'))
+  (root / 'c_notes.txt').write_text('not a picture')
+  (root / 'd_empty.jpg').write_bytes(b'')
+  (root / '.DS_Store').write_bytes(b'\0')
+  return root
+
+
+def _run(capsys, *argv):
+  code = predict.main([str(arg) for arg in argv])
+  out, err = capsys.readouterr()
+  return code, out, err
+
+
+@pytest.mark.parametrize('batch_size', [1, 2, 32])
+def test_json_lines_for_every_file_bad_ones_reported(capsys, photo_tree, saved_model_dir,
+                                                      batch_size):
+  code, out, err = _run(capsys, photo_tree, '--model', saved_model_dir, '--format', 'json',
+                        '--batch-size', batch_size)
+  rows = [json.loads(line) for line in out.splitlines()]
+  assert [os.path.relpath(r['path'], photo_tree) for r in rows] == [
+      'a_cat.jpg', 'b_dog.png', 'c_notes.txt', 'd_empty.jpg', 'more/a_dog.jpg']
+  good = [r for r in rows if 'error' not in r]
+  assert len(good) == 3
+  for row in good:
+    assert set(row['probabilities']) == {'cats', 'dogs'}
+    assert abs(sum(row['probabilities'].values()) - 1) < 1e-4
+    assert row['class'] == max(row['probabilities'], key=row['probabilities'].get)
+    assert row['probability'] == max(row['probabilities'].values())
+  assert 'empty file' in rows[3]['error'] and 'not a decodable image' in rows[2]['error']
+  assert code == 1
+  assert 'skipped' in err and '2 of 5 file(s) skipped' in err and 'Traceback' not in err
+
+
+def test_text_and_csv_formats(capsys, photo_tree, saved_model_dir):
+  code, out, _ = _run(capsys, photo_tree / 'a_cat.jpg', photo_tree / 'more', '--model',
+                      saved_model_dir)
+  assert code == 0
+  lines = [line.split('\t') for line in out.splitlines()]
+  assert [os.path.basename(path) for path, _, _ in lines] == ['a_cat.jpg', 'a_dog.jpg']
+  assert all(name in ('cats', 'dogs') and 0.5 <= float(p) <= 1 for _, name, p in lines)
+
+  code, out, _ = _run(capsys, photo_tree, '--model', saved_model_dir, '--format', 'csv')
+  rows = list(csv.DictReader(io.StringIO(out)))
+  assert list(rows[0]) == ['path', 'class', 'probability', 'cats', 'dogs', 'error']
+  assert len(rows) == 5 and sum(bool(r['error']) for r in rows) == 2
+  assert all(abs(float(r['cats']) + float(r['dogs']) - 1) < 1e-4 for r in rows if not r['error'])
+
+
+def test_serving_dir_means_its_newest_version(tmp_path, saved_model_dir):
+  serving = tmp_path / 'serving'
+  for version in ('3', '12', '.staging-x'):
+    shutil.copytree(saved_model_dir, serving / version)
+  assert predict.resolve_model(str(serving), 'unused') == str(serving / '12')
+  assert predict.resolve_model(saved_model_dir, 'unused') == saved_model_dir
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['{tmp}/nowhere.jpg'], 'no such file or folder'),
+    (['{tmp}', '--pipeline-root', '{tmp}/no_root'], 'no pushed model is recorded'),
+    (['{tmp}', '--model', '{tmp}'], 'neither a SavedModel nor a serving dir'),
+])
+def test_nothing_to_do_exits_2_with_one_line(capsys, tmp_path, argv, message):
+  (tmp_path / 'x.jpg').write_bytes(b'x')
+  code, out, err = _run(capsys, *[a.format(tmp=tmp_path) for a in argv])
+  assert code == 2 and out == ''
+  assert message in err and 'Traceback' not in err
