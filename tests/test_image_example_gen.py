@@ -1,6 +1,8 @@
 """Image ExampleGen: layout, image inspection, split assignment, and the Beam executor end to end."""
+import io
 import json
 import os
+import shutil
 
 from PIL import Image
 import pytest
@@ -13,7 +15,7 @@ from tfx.utils import proto_utils
 from components.image_example_gen import DataLayoutError, ImageExampleGen, detect_layout
 from components.image_example_gen import executor
 from components.modules import features
-from tests.trees import encode, make_tree
+from tests.trees import SAMPLE_DATA, encode, make_tree
 
 
 # --- layout --------------------------------------------------------------------------------------
@@ -60,12 +62,12 @@ def test_missing_root_and_empty_class_fail_clearly(tmp_path):
 @pytest.mark.parametrize('image_format', ['JPEG', 'PNG', 'GIF', 'BMP'])
 def test_inspect_image_reports_size_and_format(image_format):
   data = encode(Image.new('RGB', (31, 17), (200, 10, 10)), image_format)
-  assert executor.inspect_image(data) == (17, 31, image_format.lower())
+  assert executor.inspect_image(data)[:3] == (17, 31, image_format.lower())
 
 
 def test_inspect_real_jpeg(real_images):
   with open(real_images['cats'][0], 'rb') as f:
-    height, width, image_format = executor.inspect_image(f.read())
+    height, width, image_format = executor.inspect_image(f.read())[:3]
   assert image_format == 'jpeg' and height > 100 and width > 100
 
 
@@ -195,18 +197,125 @@ def test_executor_fails_when_too_many_files_are_skipped(tmp_path):
     run_executor(tmp_path, root)
 
 
-@pytest.mark.parametrize('mode', ['L', 'RGBA', 'CMYK', 'P'])
-def test_any_colour_mode_is_accepted(real_images, mode):
-  """Grayscale, RGBA, CMYK and palette images decode (to RGB) in the Transform graph too."""
-  image = Image.open(real_images['dogs'][2]).convert(mode)
-  image_format = 'JPEG' if mode in ('L', 'CMYK') else 'PNG'
-  height, width, _ = executor.inspect_image(encode(image, image_format))
-  assert (width, height) == image.size
+# --- a messy real-world tree: every kind of bad input, one executor run --------------------------
 
-
-def test_corrupt_jpeg_body_is_rejected(real_images):
-  data = bytearray(open(real_images['cats'][3], 'rb').read())
+def _corrupt_body(data: bytes) -> bytes:
+  data = bytearray(data)
   data[len(data) // 3:len(data) // 3 + 2000] = b'\x00' * 2000
-  data = bytes(data[:len(data) * 2 // 3])
-  with pytest.raises(executor.UnreadableImageError, match='not a decodable image'):
-    executor.inspect_image(data)
+  return bytes(data[:len(data) * 2 // 3])
+
+
+# file name under train/<class>/ -> (how to make it from a real JPEG, expected format or skip reason)
+MESSY_CASES = {
+    'corrupt_body.jpg': (_corrupt_body, 'not a decodable image'),
+    'truncated.jpg': (lambda data: data[:len(data) // 2], 'not a decodable image'),
+    'empty.jpg': (lambda data: b'', 'empty file'),
+    'notes.txt': (lambda data: b'a cat, not a picture\n', 'not a decodable image'),
+    'scan.pdf': (lambda data: b'%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n',
+                 'not a decodable image'),
+    'photo.tiff': (lambda data: encode(Image.open(io.BytesIO(data)), 'TIFF'),
+                   "unsupported image format 'tiff'"),
+    'photo.png': (lambda data: encode(Image.open(io.BytesIO(data)), 'PNG'), 'png'),
+    'anim.gif': (lambda data: encode(Image.open(io.BytesIO(data)), 'GIF'), 'gif'),
+    'old.bmp': (lambda data: encode(Image.open(io.BytesIO(data)), 'BMP'), 'bmp'),
+    'grey.jpg': (lambda data: encode(Image.open(io.BytesIO(data)).convert('L')), 'jpeg'),
+    'print.jpg': (lambda data: encode(Image.open(io.BytesIO(data)).convert('CMYK')), 'jpeg'),
+    'alpha.png': (lambda data: encode(Image.open(io.BytesIO(data)).convert('RGBA'), 'PNG'), 'png'),
+    'palette.png': (lambda data: encode(Image.open(io.BytesIO(data)).convert('P'), 'PNG'), 'png'),
+    'huge.jpg': (lambda data: encode(Image.open(io.BytesIO(data)).resize((8000, 8000))), 'jpeg'),
+    'chat noir é 猫.jpg': (lambda data: data, 'jpeg'),
+    "it's (1) #2 %20.JPG": (lambda data: data, 'jpeg'),
+    '-starts-with-dash.jpeg': (lambda data: data, 'jpeg'),
+}
+SKIP_REASONS = ('not a decodable image', 'empty file', 'unsupported image format')
+
+
+@pytest.fixture(scope='module')
+def messy_tree(real_images, tmp_path_factory):
+  """Real images in train/ and validation/, plus every case above in train/cats and train/dogs,
+  hidden files and folders, and a README beside the split folders. Returns (root, summary,
+  {relative path: tf.Example})."""
+  tmp_path = tmp_path_factory.mktemp('messy')
+  root = tmp_path / 'data'
+  for split, class_name, paths in [('train', c, real_images[c]) for c in ('cats', 'dogs')] + [
+      ('validation', c, real_images[c]) for c in ('cats', 'dogs')]:
+    os.makedirs(root / split / class_name)
+    for path in paths:
+      shutil.copy(path, root / split / class_name)
+  for class_name in ('cats', 'dogs'):
+    with open(real_images[class_name][0], 'rb') as f:
+      data = f.read()
+    for name, (make, _) in MESSY_CASES.items():
+      (root / 'train' / class_name / name).write_bytes(make(data))
+    (root / 'train' / class_name / '.DS_Store').write_bytes(b'\0\0\0\1Bud1')
+  os.makedirs(root / 'train' / 'cats' / '.thumbnails')
+  (root / 'train' / 'cats' / '.thumbnails' / 'a.jpg').write_bytes(b'x')
+  (root / 'README.md').write_text('cats and dogs')
+  examples = run_executor(tmp_path, str(root), max_skipped_fraction=0.5, test_fraction=0.5)
+  with open(os.path.join(examples.uri, executor.SUMMARY_FILE)) as f:
+    summary = json.load(f)
+  by_path = {_value(e, features.FILENAME_KEY).decode(): e
+             for split in ('train', 'eval', 'test') for e in read_split(examples, split)}
+  return root, summary, examples, by_path
+
+
+@pytest.mark.parametrize('name', sorted(MESSY_CASES))
+def test_each_bad_or_odd_file_has_its_exact_outcome(messy_tree, name):
+  _, summary, _, by_path = messy_tree
+  expected = MESSY_CASES[name][1]
+  skipped = {s['path']: s['reason'] for s in summary['skipped']}
+  for class_name in ('cats', 'dogs'):
+    path = f'train/{class_name}/{name}'
+    if expected.startswith(SKIP_REASONS):
+      assert skipped[path].startswith(expected) and path not in by_path
+      assert '{{' not in skipped[path] and '0x' not in skipped[path]  # readable, no internals
+    else:
+      assert path not in skipped
+      assert _value(by_path[path], features.FORMAT_KEY).decode() == expected
+      assert _value(by_path[path], features.LABEL_NAME_KEY).decode() == class_name
+
+
+def test_messy_tree_counts_add_up_and_nothing_is_lost(messy_tree):
+  root, summary, examples, by_path = messy_tree
+  visible = [os.path.relpath(os.path.join(d, f), root) for d, dirs, files in os.walk(root)
+             for f in files if os.path.relpath(d, root).count(os.sep) == 1
+             and not f.startswith('.') and '/.' not in d]
+  n_bad = sum(r[1].startswith(SKIP_REASONS) for r in MESSY_CASES.values())
+  assert summary['files_seen'] == len(visible) == 24 + 2 * len(MESSY_CASES)
+  assert summary['files_skipped'] == len(summary['skipped']) == 2 * n_bad
+  assert summary['images_used'] == len(by_path) == summary['files_seen'] - summary['files_skipped']
+  assert sum(n for split in summary['counts'].values() for n in split.values()) == len(by_path)
+  assert summary['ignored'] == ['README.md']
+  assert examples.get_int_custom_property('files_skipped') == 2 * n_bad
+  huge = by_path['train/cats/huge.jpg']
+  assert (_value(huge, features.HEIGHT_KEY), _value(huge, features.WIDTH_KEY)) == (8000, 8000)
+
+
+def test_nested_folders_inside_a_class_stop_with_a_clear_line(tmp_path):
+  root = make_tree(str(tmp_path / 'data'), {'train': {'cats': 1, 'dogs': 1},
+                                             'validation': {'cats': 1, 'dogs': 1}})
+  os.makedirs(os.path.join(root, 'train', 'cats', 'kittens'))
+  detect_layout(root)  # an empty subfolder holds nothing that could be lost
+  shutil.copy(os.path.join(SAMPLE_DATA, 'train', 'cats', 'cat_train_013.jpg'),
+              os.path.join(root, 'train', 'cats', 'kittens'))
+  with pytest.raises(DataLayoutError, match=r'nested inside class folders.*kittens.*move them up'):
+    detect_layout(root)
+
+
+def test_hostile_class_and_file_names_are_data_not_paths(tmp_path):
+  """Names from the tree end up in the examples verbatim and never steer where anything is written."""
+  root = make_tree(str(tmp_path / 'data'), {'train': {'cats': 2, 'dogs': 2},
+                                             'validation': {'cats': 6, 'dogs': 6}})
+  hostile = {'cats': '$(touch PWNED); ..', 'dogs': '-rf --no-preserve-root 猫'}
+  for split in ('train', 'validation'):
+    for old, new in hostile.items():
+      os.rename(os.path.join(root, split, old), os.path.join(root, split, new))
+  shutil.copy(os.path.join(SAMPLE_DATA, 'train', 'cats', 'cat_train_013.jpg'),
+              os.path.join(root, 'train', hostile['cats'], '%2e%2e%2f..jpg'))
+  examples = run_executor(tmp_path, root, test_fraction=0.5)
+  assert json.loads(examples.get_string_custom_property('class_names')) == sorted(hostile.values())
+  names = {_value(e, features.FILENAME_KEY).decode() for e in read_split(examples, 'train')}
+  assert f"train/{hostile['cats']}/%2e%2e%2f..jpg" in names
+  assert sorted(os.listdir(tmp_path)) == ['data', 'examples']
+  written = [os.path.join(d, f) for d, _, files in os.walk(tmp_path / 'examples') for f in files]
+  assert written and not any('PWNED' in path or '猫' in path for path in written)

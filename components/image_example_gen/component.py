@@ -53,4 +53,5 @@ class ImageExampleGen(FileBasedExampleGen):
             'train_folder': layout_lib.TRAIN_FOLDER,
             'test_fraction': test_fraction,
             'max_skipped_fraction': max_skipped_fraction,
+            'ignored_files': list(layout.ignored_files),
         }))

@@ -10,7 +10,8 @@ path, so the same file always lands in the same split on any machine:
 * class folders only        -> ``train``/``eval``/``test`` by the hash buckets of the output config
 
 Files that do not decode as an image are skipped, counted and listed in ``image_summary.json`` in the
-Examples artifact; the run fails when the skipped fraction exceeds ``max_skipped_fraction``.
+Examples artifact and in the log; the run fails when the skipped fraction exceeds
+``max_skipped_fraction``. Files outside the class folders are listed there as ignored.
 """
 import collections
 import hashlib
@@ -18,6 +19,7 @@ import io
 import json
 import os
 import posixpath
+import re
 from typing import Any, Dict, Iterable, List, NamedTuple, Tuple
 
 from absl import logging
@@ -26,8 +28,12 @@ from apache_beam.io import fileio
 from google.protobuf import json_format
 from google.protobuf import struct_pb2
 from PIL import Image
+from PIL import ImageStat
 import tensorflow as tf
+from tfx import types
+from tfx.components.example_gen import write_split
 from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
+from tfx.components.util import examples_utils
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 from tfx.types import standard_component_specs
@@ -43,7 +49,12 @@ SKIPPED = 'skipped'
 OUTCOMES = 'file_outcomes'
 # Formats that both Pillow (here) and tf.io.decode_image (in the Transform graph) decode.
 SUPPORTED_FORMATS = ('jpeg', 'png', 'gif', 'bmp')
+# Tone statistics are averages, within a grey level of the full image's on a thumbnail this small,
+# and JPEG's DCT scaling (Image.draft) makes decoding one several times cheaper than a full decode.
+TONE_THUMBNAIL_SIDE = 128
 _SUMMARY_PATH_KEY = '_image_summary_path'
+# Each Beam worker logs a progress line after this many files.
+PROGRESS_EVERY = 1000
 
 
 class UnreadableImageError(ValueError):
@@ -62,19 +73,43 @@ class FileOutcome(NamedTuple):
   reason: str = ''
 
 
-def inspect_image(data: bytes) -> Tuple[int, int, str]:
-  """Returns (height, width, format) of an image that the Transform graph will decode.
+class ImageProperties(NamedTuple):
+  """What the ExampleGen records about an image besides its bytes, so that TFDV can describe it."""
+  height: int
+  width: int
+  format: str
+  color_mode: str  # Pillow's mode of the file: RGB, L (grey), RGBA, CMYK, P (palette), ...
+  mean_brightness: float  # mean grey level (ITU-R 601 luma), 0-255
+  contrast: float  # standard deviation of the grey levels
+  mean_saturation: float  # mean HSV saturation, 0 (grey) to 1 (pure colours)
 
-  Pillow reads the header (format, size); TensorFlow's own decoder, the one the Transform graph
-  runs, decodes the whole image, so whatever passes here also decodes in training and serving.
-  Raises UnreadableImageError otherwise.
+
+def _tone_statistics(image: Image.Image) -> Tuple[float, float, float]:
+  """(mean brightness, contrast, mean saturation) of a thumbnail of ``image`` in RGB."""
+  image.draft('RGB', (TONE_THUMBNAIL_SIDE, TONE_THUMBNAIL_SIDE))
+  rgb = image.convert('RGB')
+  rgb.thumbnail((TONE_THUMBNAIL_SIDE, TONE_THUMBNAIL_SIDE))
+  grey = ImageStat.Stat(rgb.convert('L'))
+  saturation = ImageStat.Stat(rgb.convert('HSV').getchannel('S'))
+  return grey.mean[0], grey.stddev[0], saturation.mean[0] / 255.0
+
+
+def inspect_image(data: bytes) -> ImageProperties:
+  """Returns the properties of an image that the Transform graph will decode.
+
+  Pillow reads the header (format, size, mode) and a thumbnail for the tone statistics;
+  TensorFlow's own decoder, the one the Transform graph runs, decodes the whole image, so whatever
+  passes here also decodes in training and serving. Raises UnreadableImageError otherwise.
   """
   if not data:
     raise UnreadableImageError('empty file')
   try:
     with Image.open(io.BytesIO(data)) as image:
       image_format = (image.format or '').lower()
-      height, width = image.height, image.width
+      height, width, color_mode = image.height, image.width, image.mode
+      tones = _tone_statistics(image) if image_format in SUPPORTED_FORMATS else None
+  except Image.UnidentifiedImageError as e:
+    raise UnreadableImageError('not a decodable image: unknown file type') from e
   except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
     raise UnreadableImageError(f'not a decodable image: {e}') from e
   if image_format not in SUPPORTED_FORMATS:
@@ -82,8 +117,10 @@ def inspect_image(data: bytes) -> Tuple[int, int, str]:
   try:
     tf.io.decode_image(data, channels=3, expand_animations=False)
   except (tf.errors.InvalidArgumentError, tf.errors.DataLossError) as e:
-    raise UnreadableImageError(f'not a decodable image: {e.message.splitlines()[0]}') from e
-  return height, width, image_format
+    # Drop TensorFlow's op and device decorations: '{{function_node ...}} <what> [Op:DecodeImage]'.
+    message = re.sub(r'\{\{.*?\}\}\s*|\s*\[Op:\w+\]', '', e.message.splitlines()[0])
+    raise UnreadableImageError(f'not a decodable image: {message}') from e
+  return ImageProperties(height, width, image_format, color_mode, *tones)
 
 
 def hash_fraction(key: str) -> float:
@@ -111,7 +148,7 @@ def assign_split(relative_path: str, split_folder: str, config: Dict[str, Any]) 
 
 
 def make_example(data: bytes, label: int, class_name: str, relative_path: str,
-                 height: int, width: int, image_format: str) -> tf.train.Example:
+                 properties: ImageProperties) -> tf.train.Example:
 
   def _bytes(value: bytes) -> tf.train.Feature:
     return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
@@ -119,14 +156,23 @@ def make_example(data: bytes, label: int, class_name: str, relative_path: str,
   def _int(value: int) -> tf.train.Feature:
     return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
 
+  def _float(value: float) -> tf.train.Feature:
+    return tf.train.Feature(float_list=tf.train.FloatList(value=[value]))
+
   return tf.train.Example(features=tf.train.Features(feature={
       features.IMAGE_KEY: _bytes(data),
       features.LABEL_KEY: _int(label),
       features.LABEL_NAME_KEY: _bytes(class_name.encode('utf-8')),
       features.FILENAME_KEY: _bytes(relative_path.encode('utf-8')),
-      features.HEIGHT_KEY: _int(height),
-      features.WIDTH_KEY: _int(width),
-      features.FORMAT_KEY: _bytes(image_format.encode('utf-8')),
+      features.HEIGHT_KEY: _int(properties.height),
+      features.WIDTH_KEY: _int(properties.width),
+      features.FORMAT_KEY: _bytes(properties.format.encode('utf-8')),
+      features.FILE_SIZE_KEY: _int(len(data)),
+      features.ASPECT_RATIO_KEY: _float(properties.width / properties.height),
+      features.COLOR_MODE_KEY: _bytes(properties.color_mode.encode('utf-8')),
+      features.BRIGHTNESS_KEY: _float(properties.mean_brightness),
+      features.CONTRAST_KEY: _float(properties.contrast),
+      features.SATURATION_KEY: _float(properties.mean_saturation),
   }))
 
 
@@ -137,6 +183,7 @@ class _FileToExample(beam.DoFn):
     self._root = root.rstrip('/')
     self._config = config
     self._label_of = {name: i for i, name in enumerate(config['class_names'])}
+    self._files_read = 0  # by this worker, for the progress log
 
   def process(self, readable_file: fileio.ReadableFile) -> Iterable[Any]:
     relative_path = posixpath.relpath(readable_file.metadata.path.replace(os.sep, '/'),
@@ -151,11 +198,14 @@ class _FileToExample(beam.DoFn):
     split_folder = folders[0] if len(folders) == 2 else ''
     class_name = folders[-1]
     beam.metrics.Metrics.counter('image_example_gen', 'files_seen').inc()
+    self._files_read += 1
+    if self._files_read % PROGRESS_EVERY == 0:
+      logging.info('Image ExampleGen: %d files read by worker %d', self._files_read, os.getpid())
     try:
       if class_name not in self._label_of:
         raise UnreadableImageError(f'class folder {class_name!r} is not one of the training classes')
       data = readable_file.read()
-      height, width, image_format = inspect_image(data)
+      properties = inspect_image(data)
     except UnreadableImageError as e:
       beam.metrics.Metrics.counter('image_example_gen', 'files_skipped').inc()
       yield beam.pvalue.TaggedOutput(OUTCOMES, FileOutcome(relative_path, class_name, SKIPPED, str(e)))
@@ -163,11 +213,15 @@ class _FileToExample(beam.DoFn):
       split = assign_split(relative_path, split_folder, self._config)
       yield beam.pvalue.TaggedOutput(OUTCOMES, FileOutcome(relative_path, class_name, split))
       yield beam.pvalue.TaggedOutput(split, make_example(
-          data, self._label_of[class_name], class_name, relative_path, height, width, image_format))
+          data, self._label_of[class_name], class_name, relative_path, properties))
 
 
 class _SummaryFn(beam.CombineFn):
-  """Counts per split and class, and lists every skipped file with its reason."""
+  """Counts per split and class, lists every skipped file with its reason, and the ignored ones."""
+
+  def __init__(self, ignored_files: List[str]):
+    super().__init__()
+    self._ignored_files = sorted(ignored_files)
 
   def create_accumulator(self):
     return collections.Counter(), []
@@ -198,6 +252,7 @@ class _SummaryFn(beam.CombineFn):
         'files_skipped': len(skipped),
         'counts': {split: per_split[split] for split in sorted(per_split) if split != SKIPPED},
         'skipped': sorted(skipped, key=lambda s: s['path']),
+        'ignored': self._ignored_files,
     }
 
 
@@ -215,6 +270,39 @@ def unpack_custom_config(exec_properties: Dict[str, Any]) -> Dict[str, Any]:
   struct = struct_pb2.Struct()
   custom_config.custom_config.Unpack(struct)
   return json_format.MessageToDict(struct)
+
+
+class ImagesToExamples(beam.PTransform):
+  """The image files under ``root`` that match ``pattern`` -> tf.Examples tagged by split, and a
+  FileOutcome of every file tagged OUTCOMES. ``validate.py`` reads new data with it too, so its
+  statistics come from the very same features."""
+
+  def __init__(self, root: str, pattern: str, config: Dict[str, Any], split_names: List[str]):
+    super().__init__()
+    self._root, self._pattern = root, pattern
+    self._config, self._split_names = config, split_names
+
+  def expand(self, pipeline: beam.Pipeline) -> beam.pvalue.DoOutputsTuple:
+    # The driver has put the span in the pattern ('span-3/*/*/*'); paths, and so the hash splits,
+    # are taken below the span folder, so a file keeps its split from span to span.
+    data_root = os.path.join(self._root, pattern_base(self._pattern))
+    return (
+        pipeline
+        | 'MatchFiles' >> fileio.MatchFiles(os.path.join(self._root, self._pattern))
+        | 'Reshuffle' >> beam.Reshuffle()
+        | 'ReadMatches' >> fileio.ReadMatches()
+        | 'ToExample' >> beam.ParDo(_FileToExample(data_root, self._config)).with_outputs(
+            OUTCOMES, *self._split_names))
+
+
+def pattern_base(pattern: str) -> str:
+  """The folders of ``pattern`` before its first wildcard: 'span-3/*/*/*' -> 'span-3', '*/*' -> ''."""
+  fixed = []
+  for part in pattern.split('/'):
+    if any(c in part for c in '*?['):
+      break
+    fixed.append(part)
+  return '/'.join(fixed)
 
 
 def _write_json(value: Dict[str, Any], path: str) -> None:
@@ -241,16 +329,12 @@ class Executor(BaseExampleGenExecutor):
     config['split_ratios'] = {s.name: s.hash_buckets for s in output_config.split_config.splits}
     split_names = list(config['split_ratios'])
 
-    results = (
-        pipeline
-        | 'MatchFiles' >> fileio.MatchFiles(os.path.join(root, input_config.splits[0].pattern))
-        | 'Reshuffle' >> beam.Reshuffle()
-        | 'ReadMatches' >> fileio.ReadMatches()
-        | 'ToExample' >> beam.ParDo(_FileToExample(root, config)).with_outputs(OUTCOMES, *split_names))
+    results = pipeline | 'ToExamples' >> ImagesToExamples(
+        root, input_config.splits[0].pattern, config, split_names)
     summary_path = exec_properties.get(_SUMMARY_PATH_KEY)
     if summary_path:
       _ = (results[OUTCOMES]
-           | 'Summarise' >> beam.CombineGlobally(_SummaryFn())
+           | 'Summarise' >> beam.CombineGlobally(_SummaryFn(config.get('ignored_files', [])))
            | 'WriteSummary' >> beam.Map(_write_json, summary_path))
     return {split: results[split] for split in split_names}
 
@@ -258,7 +342,7 @@ class Executor(BaseExampleGenExecutor):
     examples = artifact_utils.get_single_instance(
         output_dict[standard_component_specs.EXAMPLES_KEY])
     summary_path = os.path.join(examples.uri, SUMMARY_FILE)
-    super().Do(input_dict, output_dict, {**exec_properties, _SUMMARY_PATH_KEY: summary_path})
+    self._write_splits(examples, {**exec_properties, _SUMMARY_PATH_KEY: summary_path})
     with tf.io.gfile.GFile(summary_path) as f:
       summary = json.load(f)
     config = unpack_custom_config(exec_properties)
@@ -268,8 +352,35 @@ class Executor(BaseExampleGenExecutor):
     logging.info('Image ExampleGen: %d files seen, %d used, %d skipped; per split: %s',
                  summary['files_seen'], summary['images_used'], summary['files_skipped'],
                  summary['counts'])
+    for skipped in summary['skipped']:
+      logging.warning('Image ExampleGen skipped %s: %s', skipped['path'], skipped['reason'])
+    if summary['ignored']:
+      logging.warning('Image ExampleGen ignored %d file(s) outside the class folders: %s',
+                      len(summary['ignored']), ', '.join(summary['ignored']))
     check_summary(summary, artifact_utils.decode_split_names(examples.split_names),
                   config['max_skipped_fraction'], summary_path)
+
+
+  def _write_splits(self, examples: types.Artifact, exec_properties: Dict[str, Any]) -> None:
+    """BaseExampleGenExecutor.Do without its shuffle of the written examples.
+
+    TFX reshuffles every example before writing; on the DirectRunner that shuffle holds every
+    image of a split in memory at once. The file list is already shuffled before the files are
+    read (ImagesToExamples), so the examples are written as they are made, in bounded memory.
+    """
+    self._log_startup({}, {standard_component_specs.EXAMPLES_KEY: [examples]}, exec_properties)
+    with self._make_beam_pipeline() as pipeline:
+      splits = self.GenerateExamplesByBeam(pipeline, exec_properties)
+      examples.split_names = artifact_utils.encode_split_names(list(splits))
+      for split, split_examples in splits.items():
+        split_uri = artifact_utils.get_split_uri([examples], split)
+        _ = (split_examples
+             | f'Serialize[{split}]' >> beam.Map(lambda example: example.SerializeToString())
+             | f'Write[{split}]' >> beam.io.WriteToTFRecord(
+                 os.path.join(split_uri, write_split.DEFAULT_FILE_NAME), file_name_suffix='.gz'))
+    examples_utils.set_payload_format(examples, example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE)
+    examples_utils.set_file_format(
+        examples, write_split.to_file_format_str(example_gen_pb2.FORMAT_TFRECORDS_GZIP))
 
 
 def check_summary(summary: Dict[str, Any], split_names: List[str], max_skipped_fraction: float,

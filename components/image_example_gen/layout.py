@@ -5,16 +5,21 @@ Two layouts are understood:
 * split folders, the tutorial's: ``<root>/train/<class>/*`` and ``<root>/validation/<class>/*``;
 * class folders only: ``<root>/<class>/*``, split by file hash later.
 
+Either may sit in span folders, ``<root>/span-<N>/...``, one per batch of new data: the ExampleGen
+then reads the latest span (TFX's ``{SPAN}`` pattern) and records its number on the Examples.
+
 Class names are the sorted class folder names; a label id is the index of its name.
 """
 import dataclasses
 import os
+import re
 from typing import List, Optional, Tuple
 
 import tensorflow as tf
 
 TRAIN_FOLDER = 'train'
 VALIDATION_FOLDER = 'validation'
+SPAN_FOLDER = re.compile(r'span-(\d+)')
 
 
 class DataLayoutError(ValueError):
@@ -26,17 +31,28 @@ class ImageLayout:
   class_names: Tuple[str, ...]
   # Split folders present under the root, e.g. ('train', 'validation'); empty for class folders only.
   split_folders: Tuple[str, ...]
+  # Files outside any class folder (a README beside the split folders): not images of a class, so
+  # not read, but listed in the ExampleGen's summary so that nothing goes unnoticed.
+  ignored_files: Tuple[str, ...] = ()
+  # The root holds span-<N>/ folders; the layout above is that of the latest one.
+  spans: bool = False
 
   @property
   def file_pattern(self) -> str:
     """Glob, relative to the root, that matches every image (ExampleGen fingerprints it for caching)."""
-    return '*/*/*' if self.split_folders else '*/*'
+    pattern = '*/*/*' if self.split_folders else '*/*'
+    return f'span-{{SPAN}}/{pattern}' if self.spans else pattern
 
 
 def _subfolders(path: str) -> List[str]:
   return sorted(
       name.rstrip('/') for name in tf.io.gfile.listdir(path)
       if not name.startswith('.') and tf.io.gfile.isdir(os.path.join(path, name)))
+
+
+def _files(path: str) -> List[str]:
+  return sorted(name for name in tf.io.gfile.listdir(path)
+                if not name.startswith('.') and not tf.io.gfile.isdir(os.path.join(path, name)))
 
 
 def _has_files(path: str) -> bool:
@@ -51,6 +67,14 @@ def detect_layout(root: str, train_folder: str = TRAIN_FOLDER,
     raise DataLayoutError(f'data root {root!r} does not exist or is not a folder; '
                           'pass --data-root DIR with DIR/train/<class>/<images>.')
   top = _subfolders(root)
+  spans = {int(m.group(1)): name for name in top for m in [SPAN_FOLDER.fullmatch(name)] if m}
+  if spans:
+    others = sorted(set(top) - set(spans.values()))
+    if others:
+      raise DataLayoutError(f'data root {root!r} mixes span folders {sorted(spans.values())} with '
+                            f'other folders {others}; move each batch of data into its own span-<N>/.')
+    latest = detect_layout(os.path.join(root, spans[max(spans)]), train_folder, validation_folder)
+    return dataclasses.replace(latest, spans=True)
   if train_folder in top:
     split_folders = tuple(f for f in (train_folder, validation_folder) if f and f in top)
     if validation_folder and validation_folder not in split_folders:
@@ -77,4 +101,15 @@ def detect_layout(root: str, train_folder: str = TRAIN_FOLDER,
   if empty:
     raise DataLayoutError(f'class folder(s) {empty} under {class_root!r} hold no files; '
                           'remove them or add images.')
-  return ImageLayout(class_names=tuple(class_names), split_folders=split_folders)
+  # One glob (one listing on object stores) finds anything nested inside a class folder.
+  depth = ['*'] * (4 if split_folders else 3)
+  nested = [path for path in tf.io.gfile.glob(os.path.join(root, *depth))
+            if '/.' not in path[len(root):].replace(os.sep, '/')]
+  if nested:
+    raise DataLayoutError(
+        f'{len(nested)} entries are nested inside class folders, e.g. {nested[0]!r}; images must '
+        'sit directly in their class folder (<class>/<image>): move them up or remove the subfolder.')
+  ignored = [name for name in _files(root)] + [
+      f'{split}/{name}' for split in split_folders for name in _files(os.path.join(root, split))]
+  return ImageLayout(class_names=tuple(class_names), split_folders=split_folders,
+                     ignored_files=tuple(ignored))

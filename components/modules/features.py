@@ -8,6 +8,18 @@ FILENAME_KEY = 'filename'
 HEIGHT_KEY = 'height'
 WIDTH_KEY = 'width'
 FORMAT_KEY = 'format'
+# Image properties for statistics and drift checks only; the model never sees them (the Transform
+# graph reads IMAGE_KEY and LABEL_KEY alone).
+FILE_SIZE_KEY = 'file_size_bytes'
+ASPECT_RATIO_KEY = 'aspect_ratio'
+COLOR_MODE_KEY = 'color_mode'
+BRIGHTNESS_KEY = 'mean_brightness'
+CONTRAST_KEY = 'contrast'
+SATURATION_KEY = 'mean_saturation'
+# Numeric and categorical image properties, as the drift checks compare them.
+NUMERIC_IMAGE_PROPERTIES = (HEIGHT_KEY, WIDTH_KEY, ASPECT_RATIO_KEY, FILE_SIZE_KEY, BRIGHTNESS_KEY,
+                            CONTRAST_KEY, SATURATION_KEY)
+CATEGORICAL_IMAGE_PROPERTIES = (FORMAT_KEY, COLOR_MODE_KEY)
 
 # Outputs of the Transform graph.
 TRANSFORMED_IMAGE_KEY = 'image'
