@@ -23,7 +23,7 @@ from tfx import v1 as tfx
 from benchmarks.pipeline_benchmark import DATA, RESULTS
 from components.image_example_gen import ImageExampleGen
 from pipeline import beam_presets, run_summary
-from pipeline.pipeline import label_stats_options
+from pipeline.pipeline import statistics_options
 
 
 def replicated_tree(copies: int, out: str) -> str:
@@ -40,7 +40,7 @@ def replicated_tree(copies: int, out: str) -> str:
 def run_once(workers: int, data_root: str, root: str) -> dict:
   example_gen = ImageExampleGen(input_base=data_root)
   statistics_gen = tfx.components.StatisticsGen(
-      examples=example_gen.outputs['examples'], stats_options=label_stats_options())
+      examples=example_gen.outputs['examples'], stats_options=statistics_options())
   metadata_path = os.path.join(root, 'metadata.sqlite')
   pipeline = tfx.dsl.Pipeline(
       pipeline_name='beam_scaling', pipeline_root=root,

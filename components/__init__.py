@@ -2,8 +2,8 @@
 
 TFT and TFMA 1.16 expect Keras 2 (tf-keras); TensorFlow 2.16 picks Keras 3 unless told otherwise, so
 every entry point that imports this package gets the legacy switch before TensorFlow reads it.
-LabelBalanceReport is importable from here because Kubeflow V2 containers load custom artifact
-classes by their TYPE_NAME, which must be ``<module>.<Class>``.
+LabelBalanceReport and DriftReport are importable from here because Kubeflow V2 containers load
+custom artifact classes by their TYPE_NAME, which must be ``<module>.<Class>``.
 """
 import os
 
@@ -15,4 +15,7 @@ def __getattr__(name):
   if name == 'LabelBalanceReport':
     from components.label_balance import LabelBalanceReport  # pylint: disable=g-import-not-at-top
     return LabelBalanceReport
+  if name == 'DriftReport':
+    from components.drift import DriftReport  # pylint: disable=g-import-not-at-top
+    return DriftReport
   raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -3,6 +3,8 @@ import dataclasses
 import os
 from typing import TYPE_CHECKING, Dict, List, Optional, Sequence
 
+from pipeline.drift import DriftThresholds
+
 if TYPE_CHECKING:  # layout imports TensorFlow; this module stays light for the CLIs.
   from components.image_example_gen.layout import ImageLayout
 
@@ -27,11 +29,18 @@ class PipelineConfig:
   split_ratios: Optional[Dict[str, int]] = None
   max_skipped_fraction: float = 0.01
   max_class_ratio: float = 1.5
+  # Drift from the baseline (the last data that passed this check): thresholds, and 'fail' to stop
+  # before training or 'warn' to train anyway.
+  drift_thresholds: DriftThresholds = dataclasses.field(default_factory=DriftThresholds)
+  on_drift: str = 'fail'
   # The data root's layout when it cannot be listed where the pipeline is compiled (a gs:// root
   # on a build machine); None reads it from data_root.
   layout: Optional['ImageLayout'] = None
   # Preprocessing and model.
   image_size: int = 160
+  # One of the tutorial's four models (components/modules/model_variants.py); weights, alpha and
+  # fine-tuning apply to mobilenet_v2 only.
+  model: str = 'mobilenet_v2'
   weights: str = 'imagenet'
   alpha: float = 1.0
   dropout: float = 0.2
@@ -62,6 +71,7 @@ class PipelineConfig:
     return {
         'class_names': list(class_names),
         'image_size': self.image_size,
+        'model': self.model,
         'weights': self.weights,
         'alpha': self.alpha,
         'dropout': self.dropout,

@@ -12,6 +12,7 @@ IMAGE = 'us-docker.pkg.dev/proj/repo/cats-dogs-tfx:test'
 PIPELINE_ROOT = 'gs://bucket/tfx'
 SERVING_DIR = 'gs://bucket/serving_model'
 RESOLVER = 'latest_blessed_model_resolver'
+BASELINE_RESOLVER = 'baseline_statistics_resolver'
 # Each component's upstream components in the pipeline (shared with test_airflow_dag).
 UPSTREAM = {
     'ImageExampleGen': set(),
@@ -19,14 +20,20 @@ UPSTREAM = {
     'SchemaGen': {'StatisticsGen'},
     'LabelBalance': {'StatisticsGen'},
     'ExampleValidator': {'StatisticsGen', 'SchemaGen'},
-    'Transform': {'ImageExampleGen', 'SchemaGen', 'LabelBalance', 'ExampleValidator'},
+    BASELINE_RESOLVER: set(),
+    'DistributionValidator': {'StatisticsGen', BASELINE_RESOLVER},
+    'DriftGate': {'DistributionValidator'},
+    'AcceptedStatistics': {'StatisticsGen', 'DriftGate'},
+    'Transform': {'ImageExampleGen', 'SchemaGen', 'LabelBalance', 'ExampleValidator', 'DriftGate'},
     'Trainer': {'ImageExampleGen', 'SchemaGen', 'Transform'},
     RESOLVER: set(),
     'Evaluator': {'ImageExampleGen', 'Trainer', RESOLVER},
     'Pusher': {'Trainer', 'Evaluator'},
 }
-# Kubeflow V2 compiles the latest-blessed-model resolver into two resolver tasks.
-KFP_RESOLVER_TASKS = {f'{RESOLVER}-model-resolver', f'{RESOLVER}-model-blessing-resolver'}
+# Kubeflow V2 compiles the latest-blessed-model resolver into two resolver tasks, the baseline's
+# (a latest-artifact resolver) into one.
+KFP_RESOLVER_TASKS = {f'{RESOLVER}-model-resolver', f'{RESOLVER}-model-blessing-resolver',
+                      BASELINE_RESOLVER}
 DATAFLOW_ARGS = ['--runner=DataflowRunner', '--project=proj', '--region=europe-west4',
                  '--temp_location=gs://bucket/tmp', f'--sdk_container_image={IMAGE}']
 
@@ -65,7 +72,7 @@ def test_every_component_is_a_task_with_its_upstream_tasks(spec):
 def test_every_component_runs_in_the_image(spec):
   executors = spec['deploymentSpec']['executors']
   containers = [e['container'] for e in executors.values() if 'container' in e]
-  assert len(containers) == len(UPSTREAM) - 1  # the resolver runs in the backend
+  assert len(containers) == len(UPSTREAM) - 2  # the resolvers run in the backend
   assert {c['image'] for c in containers} == {IMAGE}
 
 

@@ -6,7 +6,11 @@ from google.protobuf import json_format
 from PIL import Image
 import tensorflow_model_analysis as tfma
 
+from tfx.components.distribution_validator.component import DistributionValidator
+
+from components.drift import LatestOrNoStatisticsStrategy, distribution_validator_config
 from pipeline import configs
+from pipeline.drift import DriftThresholds
 from pipeline.pipeline import create_pipeline
 from tests.trees import SAMPLE_DATA
 
@@ -25,9 +29,11 @@ def test_components_and_data_checks_before_training(tmp_path):
   pipeline = create_pipeline(_config(tmp_path, accuracy_threshold=0.93))
   by_id = {c.id: c for c in pipeline.components}
   assert set(by_id) == {'ImageExampleGen', 'StatisticsGen', 'SchemaGen', 'LabelBalance',
-                        'ExampleValidator', 'Transform', 'Trainer',
+                        'ExampleValidator', 'baseline_statistics_resolver',
+                        'DistributionValidator', 'DriftGate', 'AcceptedStatistics', 'Transform',
+                        'Trainer',
                         'latest_blessed_model_resolver', 'Evaluator', 'Pusher'}
-  assert {'LabelBalance', 'ExampleValidator'} <= {
+  assert {'LabelBalance', 'ExampleValidator', 'DriftGate'} <= {
       node.id for node in by_id['Transform'].upstream_nodes}
   assert json.loads(by_id['Evaluator'].exec_properties['example_splits']) == ['test']
   trainer_config = json.loads(by_id['Trainer'].exec_properties['custom_config'])
@@ -46,3 +52,23 @@ def test_one_vs_rest_metrics_cover_every_class(tmp_path):
   pipeline = create_pipeline(_config(tmp_path, data_root=str(tmp_path / 'data')))
   binarize = _eval_config(pipeline).metrics_specs[1].binarize
   assert list(binarize.class_ids.values) == [0, 1, 2]
+
+
+def test_drift_check_compares_training_statistics_with_the_last_accepted(tmp_path):
+  thresholds = DriftThresholds(label_linf=0.07, categorical_linf=0.1, numeric_js=0.25)
+  pipeline = create_pipeline(_config(tmp_path, drift_thresholds=thresholds, on_drift='warn'))
+  by_id = {c.id: c for c in pipeline.components}
+  validator = by_id['DistributionValidator']
+  assert isinstance(validator, DistributionValidator)  # TFX's own component
+  assert validator.inputs['statistics'].producer_component_id == 'StatisticsGen'
+  baseline = validator.inputs['baseline_statistics']
+  assert baseline.producer_component_id == 'baseline_statistics_resolver' and baseline.is_optional
+  resolver = by_id['baseline_statistics_resolver']
+  assert resolver.exec_properties['resolver_class'] is LatestOrNoStatisticsStrategy
+  accepted = by_id['AcceptedStatistics']  # the next baseline, only once the gate has passed
+  assert accepted.inputs['statistics'].producer_component_id == 'StatisticsGen'
+  assert 'DriftGate' in {node.id for node in accepted.upstream_nodes}
+  config = validator.exec_properties['distribution_validator_config']
+  assert config == distribution_validator_config(thresholds)
+  assert json.loads(validator.exec_properties['include_split_pairs']) == [['train', 'train']]
+  assert by_id['DriftGate'].exec_properties['on_drift'] == 'warn'
