@@ -159,7 +159,11 @@ def distributions_png(new_statistics, baseline_statistics, feature_names) -> byt
   figure, axes = plt.subplots(rows, columns, figsize=(4 * columns, 2.6 * rows), squeeze=False)
   for axis, name in zip(axes.flat, feature_names):
     axis.set_title(name, fontsize=9)
-    for statistics, label in ((baseline_statistics, 'baseline'), (new_statistics, 'new data')):
+    categories = sorted({b.label for statistics in (baseline_statistics, new_statistics)
+                         for feature in [_feature_stats(statistics, name)] if feature
+                         for b in feature.string_stats.rank_histogram.buckets})
+    for offset, (statistics, label) in zip((-0.2, 0.2), ((baseline_statistics, 'baseline'),
+                                                         (new_statistics, 'new data'))):
       feature = _feature_stats(statistics, name)
       if feature is None:
         continue
@@ -169,12 +173,13 @@ def distributions_png(new_statistics, baseline_statistics, feature_names) -> byt
           total = sum(b.sample_count for b in histogram.buckets) or 1
           axis.stairs([b.sample_count / total for b in histogram.buckets],
                       [histogram.buckets[0].low_value] + [b.high_value for b in histogram.buckets],
-                      label=label, fill=label == 'baseline', alpha=0.5)
+                      label=label, fill=label == 'baseline', alpha=0.6)
       else:
-        values = feature.string_stats.rank_histogram.buckets
-        total = sum(b.sample_count for b in values) or 1
-        axis.bar([b.label for b in values], [b.sample_count / total for b in values],
-                 alpha=0.5, label=label)
+        counts = {b.label: b.sample_count for b in feature.string_stats.rank_histogram.buckets}
+        total = sum(counts.values()) or 1
+        axis.bar([i + offset for i in range(len(categories))],
+                 [counts.get(c, 0) / total for c in categories], width=0.4, label=label)
+        axis.set_xticks(range(len(categories)), categories)
     axis.tick_params(labelsize=7)
   for axis in list(axes.flat)[len(feature_names):]:
     axis.axis('off')
