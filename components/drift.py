@@ -198,14 +198,20 @@ def accepted_baseline(
     store: mlmd.MetadataStore) -> Optional[Tuple[metadata_store_pb2.Artifact,
                                                  metadata_store_pb2.Artifact]]:
   """(statistics, schema) of the latest data that passed the drift check, the pipeline's baseline;
-  the schema is SchemaGen's of the same data. None before the first accepted run."""
+  the schema is the pipeline's (ImageSchema's) of the same data. None before the first accepted
+  run."""
   accepted_id = _latest_output(store, 'ExampleStatistics', ACCEPTED_KEY)
   if accepted_id is None:
     return None
-  accepting = [e.execution_id for e in store.get_events_by_artifact_ids([accepted_id])]
+  accepting = [e.execution_id for e in store.get_events_by_artifact_ids([accepted_id])
+               if e.type == metadata_store_pb2.Event.OUTPUT]  # AcceptedStatistics, not its readers
   source_ids = {e.artifact_id for e in store.get_events_by_execution_ids(accepting)
                 if e.type == metadata_store_pb2.Event.INPUT}
-  schema_id = _latest_output(store, 'Schema', 'schema', producer_inputs=source_ids)
+  inferred_id = _latest_output(store, 'Schema', 'schema', producer_inputs=source_ids)
+  if inferred_id is None:
+    return None
+  # The pipeline's schema: SchemaGen's, with the image properties' domains (ImageSchema).
+  schema_id = _latest_output(store, 'Schema', 'curated_schema', producer_inputs={inferred_id})
   if schema_id is None:
     return None
   [statistics] = store.get_artifacts_by_id([accepted_id])

@@ -11,6 +11,7 @@ from components.atomic_pusher import AtomicPusher
 from components.drift import (ACCEPTED_KEY, COMPARED_SPLIT_PAIRS, AcceptedStatistics, DriftGate,
                               LatestOrNoStatisticsStrategy, distribution_validator_config)
 from components.image_example_gen import ImageExampleGen, detect_layout
+from components.image_schema import ImageSchema
 from components.label_balance import LabelBalance
 from components.modules import features
 from pipeline.configs import PipelineConfig
@@ -110,10 +111,12 @@ def create_pipeline(config: PipelineConfig,
       examples=example_gen.outputs['examples'], stats_options=statistics_options())
   schema_gen = tfx.components.SchemaGen(
       statistics=statistics_gen.outputs['statistics'], infer_feature_shape=True)
+  image_schema = ImageSchema(schema=schema_gen.outputs['schema'])
+  schema = image_schema.outputs['curated_schema']
   label_balance = LabelBalance(
       statistics=statistics_gen.outputs['statistics'], max_class_ratio=config.max_class_ratio)
   example_validator = tfx.components.ExampleValidator(
-      statistics=statistics_gen.outputs['statistics'], schema=schema_gen.outputs['schema'])
+      statistics=statistics_gen.outputs['statistics'], schema=schema)
   baseline_resolver, distribution_validator, drift_gate, accepted_statistics = drift_check(
       statistics_gen, config.drift_thresholds, config.on_drift,
       kubeflow=config.metadata_path is None)  # the cluster's MLMD: Kubeflow V2 / Vertex
@@ -122,7 +125,7 @@ def create_pipeline(config: PipelineConfig,
   # signatures, so no float copy of every image is written to the pipeline root.
   transform = tfx.components.Transform(
       examples=example_gen.outputs['examples'],
-      schema=schema_gen.outputs['schema'],
+      schema=schema,
       module_file=config.transform_module_file,
       materialize=False,
       # Pre-transform statistics would repeat StatisticsGen's; post-transform ones would describe
@@ -137,7 +140,7 @@ def create_pipeline(config: PipelineConfig,
       module_file=config.trainer_module_file,
       examples=example_gen.outputs['examples'],
       transform_graph=transform.outputs['transform_graph'],
-      schema=schema_gen.outputs['schema'],
+      schema=schema,
       train_args=tfx.proto.TrainArgs(splits=['train']),
       eval_args=tfx.proto.EvalArgs(splits=['eval']),
       custom_config=config.trainer_custom_config(layout.class_names))
@@ -163,7 +166,7 @@ def create_pipeline(config: PipelineConfig,
   ).with_id('Pusher')
 
   components: List[tfx.types.BaseNode] = [
-      example_gen, statistics_gen, schema_gen, label_balance, example_validator,
+      example_gen, statistics_gen, schema_gen, image_schema, label_balance, example_validator,
       baseline_resolver, distribution_validator, drift_gate, accepted_statistics, transform,
       trainer, model_resolver, evaluator, pusher,
   ]

@@ -156,12 +156,15 @@ class _Lineage:
     self.store.put_execution(metadata_store_pb2.Execution(type_id=self._execution_type), events, [])
 
   def run(self, passes_drift_check):
-    """StatisticsGen -> SchemaGen, and AcceptedStatistics when the drift check passes."""
+    """StatisticsGen -> SchemaGen -> ImageSchema, and AcceptedStatistics when the drift check
+    passes."""
     statistics = self.artifact(standard_artifacts.ExampleStatistics)
     self.execution({'examples': self.artifact(standard_artifacts.Examples)},
                    {'statistics': statistics})
+    inferred = self.artifact(standard_artifacts.Schema)
+    self.execution({'statistics': statistics}, {'schema': inferred})
     schema = self.artifact(standard_artifacts.Schema)
-    self.execution({'statistics': statistics}, {'schema': schema})
+    self.execution({'schema': inferred}, {'curated_schema': schema})
     if not passes_drift_check:
       return None
     accepted = self.artifact(standard_artifacts.ExampleStatistics)

@@ -28,11 +28,13 @@ def _eval_config(pipeline) -> tfma.EvalConfig:
 def test_components_and_data_checks_before_training(tmp_path):
   pipeline = create_pipeline(_config(tmp_path, accuracy_threshold=0.93))
   by_id = {c.id: c for c in pipeline.components}
-  assert set(by_id) == {'ImageExampleGen', 'StatisticsGen', 'SchemaGen', 'LabelBalance',
-                        'ExampleValidator', 'baseline_statistics_resolver',
+  assert set(by_id) == {'ImageExampleGen', 'StatisticsGen', 'SchemaGen', 'ImageSchema',
+                        'LabelBalance', 'ExampleValidator', 'baseline_statistics_resolver',
                         'DistributionValidator', 'DriftGate', 'AcceptedStatistics', 'Transform',
-                        'Trainer',
-                        'latest_blessed_model_resolver', 'Evaluator', 'Pusher'}
+                        'Trainer', 'latest_blessed_model_resolver', 'Evaluator', 'Pusher'}
+  # The curated schema (SchemaGen's plus the image properties' domains) is the one used.
+  for consumer in ('ExampleValidator', 'Transform', 'Trainer'):
+    assert 'ImageSchema' in {node.id for node in by_id[consumer].upstream_nodes}
   assert {'LabelBalance', 'ExampleValidator', 'DriftGate'} <= {
       node.id for node in by_id['Transform'].upstream_nodes}
   assert json.loads(by_id['Evaluator'].exec_properties['example_splits']) == ['test']

@@ -12,6 +12,7 @@ from tfx.orchestration import metadata
 from components import drift
 from components.image_example_gen import DataLayoutError, ImageExampleGen, detect_layout
 from components.image_example_gen import executor
+from components.image_schema import ImageSchema
 from pipeline import run_summary
 from pipeline.drift import DriftThresholds
 from pipeline.pipeline import drift_check, statistics_options
@@ -58,16 +59,17 @@ def _darkened_copy(source: str, target: str) -> None:
 
 
 def _run(tmp_path, span_root):
-  """ImageExampleGen -> StatisticsGen -> SchemaGen and the pipeline's drift check."""
+  """ImageExampleGen -> StatisticsGen -> SchemaGen -> ImageSchema and the pipeline's drift check."""
   example_gen = ImageExampleGen(input_base=span_root)
   statistics_gen = tfx.components.StatisticsGen(
       examples=example_gen.outputs['examples'], stats_options=statistics_options())
   schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs['statistics'])
+  image_schema = ImageSchema(schema=schema_gen.outputs['schema'])
   drift_nodes = drift_check(statistics_gen, DriftThresholds(), on_drift='fail')
   metadata_path = str(tmp_path / 'metadata.sqlite')
   tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
       pipeline_name='spans', pipeline_root=str(tmp_path / 'root'),
-      components=[example_gen, statistics_gen, schema_gen, *drift_nodes],
+      components=[example_gen, statistics_gen, schema_gen, image_schema, *drift_nodes],
       metadata_connection_config=metadata.sqlite_metadata_connection_config(metadata_path)))
   return metadata_path
 
