@@ -10,11 +10,14 @@ os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 
 import argparse  # pylint: disable=g-import-not-at-top,wrong-import-position
 import logging
+import re
 import sys
 import warnings
 from typing import Dict, List, Optional
 
+from components.modules import model_variants
 from pipeline import beam_presets
+from pipeline import drift
 from pipeline import configs
 
 REPO_ROOT = os.path.dirname(os.path.abspath(__file__))
@@ -75,29 +78,48 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                       help='weights of the hash split of a root with class folders only '
                            '(default 8,1,1)')
   model = parser.add_argument_group('model and training (defaults depend on --dataset)')
-  model.add_argument('--weights', help='"imagenet" (Keras download), "none", or a no_top .h5 file')
-  model.add_argument('--alpha', type=_positive_float, help='MobileNetV2 width multiplier')
+  model.add_argument(
+      '--model', choices=list(model_variants.VARIANTS), default=model_variants.DEFAULT,
+      help="one of the tutorial's models: " + '; '.join(
+          f'{v.name} = model {v.tutorial_number}, {v.description}'
+          for v in model_variants.VARIANTS.values())
+      + f'. The CNNs train at learning rate {model_variants.CNN_LEARNING_RATE:g} (adam\'s '
+      'default, as the tutorial) unless --learning-rate is given')
+  model.add_argument('--weights', help='mobilenet_v2 only: "imagenet" (Keras download), "none", '
+                     'or a no_top .h5 file')
+  model.add_argument('--alpha', type=_positive_float,
+                     help='mobilenet_v2 only: MobileNetV2 width multiplier')
   model.add_argument('--image-size', type=_positive_int, help='square input size in pixels')
   model.add_argument('--epochs', type=_positive_int)
   model.add_argument('--batch-size', type=_positive_int)
   model.add_argument('--learning-rate', type=_positive_float)
   model.add_argument('--fine-tune-epochs', type=int, default=0,
-                     help='epochs of a second phase that unfreezes the top of the base at a low '
-                          'learning rate; 0 (default) turns it off')
+                     help='mobilenet_v2 only: epochs of a second phase that unfreezes the top of '
+                          'the base at a low learning rate; 0 (default) turns it off')
   model.add_argument('--no-image-cache', action='store_true',
                      help='decode the images again in every epoch instead of keeping the decoded '
                           'train and eval images in memory (size x size x 3 float32 each)')
   model.add_argument('--accuracy-threshold', type=_fraction,
                      help='the Evaluator blesses a model only at or above this test accuracy')
+  drift.add_arguments(parser)
 
 
 def model_settings(args: argparse.Namespace) -> Dict[str, object]:
   """PipelineConfig fields of add_model_arguments' flags; unset ones take --dataset's defaults."""
   chosen = {key: getattr(args, key) if getattr(args, key) is not None else value
             for key, value in DATASET_DEFAULTS[args.dataset].items()}
-  return dict(test_fraction=args.test_fraction, max_class_ratio=args.max_class_ratio,
+  variant = model_variants.get(args.model)
+  if args.learning_rate is None and variant.learning_rate is not None:
+    chosen['learning_rate'] = variant.learning_rate
+  if args.fine_tune_epochs > 0 and not variant.transfer:
+    raise UsageError(f'--fine-tune-epochs {args.fine_tune_epochs} unfreezes a pretrained base; '
+                     f'--model {args.model} has none (fine-tuning applies to --model '
+                     f'{model_variants.MOBILENET_V2} only)')
+  return dict(model=args.model,
+              test_fraction=args.test_fraction, max_class_ratio=args.max_class_ratio,
               max_skipped_fraction=args.max_skipped_fraction, split_ratios=args.split_ratios,
-              fine_tune_epochs=args.fine_tune_epochs, cache_images=not args.no_image_cache, **chosen)
+              fine_tune_epochs=args.fine_tune_epochs, cache_images=not args.no_image_cache,
+              **drift.settings(args), **chosen)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -208,13 +230,20 @@ def report(config: configs.PipelineConfig) -> str:
 
 
 class _ProgressFilter(logging.Filter):
-  """Without --verbose, shows which component runs and whether it came from the cache."""
-  _SHOWN = ('Component ', 'A cached execution')
+  """Without --verbose, shows which component runs, whether it came from the cache, and the
+  ExampleGen's progress lines, which Beam's worker processes send as 'Worker: <LogEntry proto>'."""
+  _SHOWN = ('Component ', 'A cached execution', 'Image ExampleGen: ')
+  _WORKER_MESSAGE = re.compile(r'^Worker: .*?message: "(.*?)(?<!\\)"')
 
   def filter(self, record: logging.LogRecord) -> bool:
     if record.levelno >= logging.ERROR:
       return True
-    return record.levelno == logging.INFO and record.getMessage().startswith(self._SHOWN)
+    message = record.getMessage()
+    from_worker = self._WORKER_MESSAGE.match(message)
+    if from_worker:
+      message = record.msg = from_worker.group(1)
+      record.args = ()
+    return record.levelno in (logging.INFO, logging.WARNING) and message.startswith(self._SHOWN)
 
 
 def configure_logging(verbose: bool) -> None:
@@ -225,6 +254,8 @@ def configure_logging(verbose: bool) -> None:
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
   os.environ.setdefault('PYTHONWARNINGS', 'ignore')
   os.environ.setdefault('PIP_QUIET', '1')  # TFX pip-installs the module-file wheel per component
+  os.environ.setdefault('DIST_EXTRA_CONFIG',  # ... after building it with setuptools
+                        os.path.join(REPO_ROOT, 'pipeline', 'quiet_setuptools.cfg'))
   warnings.filterwarnings('ignore')
   handler = logging.StreamHandler(sys.stdout)
   handler.addFilter(_ProgressFilter())
@@ -236,20 +267,45 @@ def configure_logging(verbose: bool) -> None:
   absl_logging.set_verbosity(absl_logging.INFO)
 
 
+def write_run_report(config: configs.PipelineConfig) -> Optional[str]:
+  """The run's HTML report (pipeline/run_report.py); None, with a note, when it cannot be written."""
+  from pipeline import run_report  # pylint: disable=g-import-not-at-top
+  if not os.path.exists(config.metadata_path):  # stopped before anything ran
+    return None
+  try:
+    return run_report.write_report(config.metadata_path,
+                                   os.path.join(config.pipeline_root, 'reports'))
+  except Exception as e:  # pylint: disable=broad-except
+    print(f'(no run report: {type(e).__name__}: {e})', file=sys.stderr)
+    return None
+
+
 def main(argv: Optional[List[str]] = None) -> int:
   args = build_parser().parse_args(argv)
   configure_logging(args.verbose)
   try:
     config = config_from_args(args)
     print(f'pipeline root: {config.pipeline_root}\ndata root:     {config.data_root}', flush=True)
+  except Exception as e:  # pylint: disable=broad-except
+    if args.verbose:
+      raise
+    print(f'error: {type(e).__name__}: {e}', file=sys.stderr)
+    return 1
+  try:
     run(config)
   except Exception as e:  # pylint: disable=broad-except
     if args.verbose:
       raise
     print(f'error: {type(e).__name__}: {e}', file=sys.stderr)
     print('(run again with --verbose for the full log and traceback)', file=sys.stderr)
+    report_path = write_run_report(config)
+    if report_path:
+      print(f'report of what ran: {report_path}', file=sys.stderr)
     return 1
   print(report(config))
+  report_path = write_run_report(config)
+  if report_path:
+    print(f'report: {report_path}')
   return 0
 
 

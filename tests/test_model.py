@@ -1,10 +1,21 @@
-"""The transfer model: frozen pretrained base, head shape, weight loading, fine-tuning, augmentation."""
+"""The tutorial's four models: the transfer model (frozen pretrained base, head shape, weight
+loading, fine-tuning, augmentation), the three small CNNs, and the --model flag that picks one."""
+import glob
+import os
+
 import h5py
 import numpy as np
 import pytest
 import tensorflow as tf
 
+import local_runner
+from components.modules import features
 from components.modules import model as model_lib
+from components.modules import model_variants
+from pipeline import configs
+from tests.trees import SAMPLE_DATA
+
+CNNS = (model_variants.SMALL_CNN, model_variants.CNN_AUGMENTED, model_variants.CNN_AUGMENTED_SCALED)
 
 
 def _base(model):
@@ -52,3 +63,132 @@ def test_augmentation_only_in_training():
   augment = model_lib.augmentation(0.2, seed=3)
   np.testing.assert_array_equal(augment(images, training=False).numpy(), images.numpy())
   assert not np.allclose(augment(images, training=True).numpy(), images.numpy())
+
+
+def _cnn(name, num_classes=2, image_size=32):
+  return model_lib.build_model(num_classes=num_classes, image_size=image_size, alpha=1.0,
+                               weights='none', dropout=0.2, learning_rate=1e-3, model=name)
+
+
+def test_registry_has_the_tutorials_four_models_default_mobilenet_v2():
+  assert list(model_lib.BUILDERS) == list(model_variants.VARIANTS)
+  assert [v.tutorial_number for v in model_variants.VARIANTS.values()] == [1, 2, 3, 4]
+  assert model_variants.DEFAULT == model_variants.MOBILENET_V2
+  assert configs.PipelineConfig('d', 'p', 's').model == model_variants.MOBILENET_V2
+  # build_model without a model name is still the transfer model.
+  default = model_lib.build_model(num_classes=2, image_size=32, alpha=0.35, weights='none',
+                                  dropout=0.2, learning_rate=1e-3)
+  assert _base(default).name.startswith('mobilenetv2')
+  # Augmentation of the training batches: all but the tutorial's first model.
+  assert {name: v.augment for name, v in model_variants.VARIANTS.items()} == {
+      'small_cnn': False, 'cnn_augmented': True, 'cnn_augmented_scaled': True,
+      'mobilenet_v2': True}
+
+
+@pytest.mark.parametrize('name', CNNS)
+def test_cnn_builds_logits_and_trains_one_step(name):
+  model = _cnn(name, num_classes=3)
+  assert model.input.name.split(':')[0] == features.TRANSFORMED_IMAGE_KEY
+  assert model.input.shape.as_list() == [None, 32, 32, 3]
+  assert [l.filters for l in model.layers if isinstance(l, tf.keras.layers.Conv2D)] == [16, 32, 64]
+  assert [l.units for l in model.layers if isinstance(l, tf.keras.layers.Dense)] == [512, 3]
+  assert model.layers[-1].name == 'logits'
+  assert model.layers[-1].activation is tf.keras.activations.linear
+  images = tf.random.uniform([4, 32, 32, 3], -1, 1, seed=2)
+  assert model(images).shape == (4, 3)
+  before = [w.numpy().copy() for w in model.trainable_weights]
+  loss = model.train_on_batch(images, tf.constant([0, 1, 2, 0]))[0]
+  assert np.isfinite(loss)
+  assert all(not np.array_equal(b, w.numpy()) for b, w in zip(before, model.trainable_weights))
+
+
+@pytest.mark.parametrize('name, unit_range, dropout_layers', [
+    (model_variants.SMALL_CNN, True, 0),
+    (model_variants.CNN_AUGMENTED, True, 2),
+    (model_variants.CNN_AUGMENTED_SCALED, False, 2),
+])
+def test_cnn_input_range_and_dropout(name, unit_range, dropout_layers):
+  model = _cnn(name)
+  rescaling = [l for l in model.layers if isinstance(l, tf.keras.layers.Rescaling)]
+  if unit_range:
+    # The tutorial's Rescaling(1./255) after the Transform graph's [-1, 1]: -1 -> 0, 1 -> 1.
+    assert len(rescaling) == 1 and model.layers[1] is rescaling[0]
+    np.testing.assert_allclose(rescaling[0](tf.constant([-1.0, 0.0, 1.0])).numpy(), [0, 0.5, 1])
+  else:
+    assert not rescaling  # takes the [-1, 1] images as they are
+    assert isinstance(model.layers[1], tf.keras.layers.Conv2D)
+  dropouts = [l for l in model.layers if isinstance(l, tf.keras.layers.Dropout)]
+  assert len(dropouts) == dropout_layers and all(l.rate == 0.2 for l in dropouts)
+
+
+def test_cnn_serves_through_the_signatures(transform_output, tmp_path):
+  from components.modules import signatures  # pylint: disable=g-import-not-at-top
+  from tests.conftest import TEST_IMAGE_SIZE  # pylint: disable=g-import-not-at-top
+  model = _cnn(model_variants.CNN_AUGMENTED, image_size=TEST_IMAGE_SIZE)
+  serving = signatures.make_serving_signatures(model, transform_output, ['cats', 'dogs'])
+  model.save(str(tmp_path), save_format='tf', signatures=serving)
+  loaded = tf.saved_model.load(str(tmp_path))
+  jpegs = [open(path, 'rb').read()
+           for path in sorted(glob.glob(os.path.join(SAMPLE_DATA, 'train', '*', '*.jpg')))[::50]]
+  out = loaded.signatures[features.IMAGE_BYTES_SIGNATURE](image_bytes=tf.constant(jpegs))
+  probabilities = out[features.PROBABILITIES_OUTPUT].numpy()
+  assert probabilities.shape == (len(jpegs), 2)
+  np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_unknown_model_names_fail_clearly(capsys):
+  with pytest.raises(ValueError, match="unknown model 'vgg16'; choose one of small_cnn, "
+                                       'cnn_augmented, cnn_augmented_scaled, mobilenet_v2'):
+    _cnn('vgg16')
+  with pytest.raises(SystemExit) as exit_info:
+    local_runner.main(['--model', 'vgg16'])
+  assert exit_info.value.code == 2
+  assert "invalid choice: 'vgg16'" in capsys.readouterr().err
+
+
+def test_fine_tuning_a_cnn_is_a_clear_error():
+  with pytest.raises(ValueError, match='no pretrained base to fine-tune'):
+    model_lib.unfreeze_top_of_base(_cnn(model_variants.SMALL_CNN), 100, 1e-5)
+
+
+def _config(*argv):
+  args = local_runner.build_parser().parse_args(
+      ['--dataset', 'cats_and_dogs_filtered', '--data-root', SAMPLE_DATA, *argv])
+  return local_runner.config_from_args(args)
+
+
+def test_model_flag_reaches_the_trainer_with_its_learning_rate():
+  config = _config('--model', 'cnn_augmented_scaled')
+  custom = config.trainer_custom_config(['cats', 'dogs'])
+  assert (custom['model'], custom['learning_rate']) == ('cnn_augmented_scaled', 1e-3)
+  # The transfer model keeps the preset's rate; --learning-rate wins for every model.
+  default = _config().trainer_custom_config(['cats', 'dogs'])
+  assert (default['model'], default['learning_rate']) == ('mobilenet_v2', 1e-4)
+  assert _config('--model', 'small_cnn', '--learning-rate', '0.01').learning_rate == 0.01
+  assert _config('--model', 'mobilenet_v2', '--fine-tune-epochs', '2').fine_tune_epochs == 2
+
+
+def test_fine_tune_epochs_with_a_cnn_is_rejected(capsys):
+  with pytest.raises(local_runner.UsageError, match='--model small_cnn has none'):
+    _config('--model', 'small_cnn', '--fine-tune-epochs', '3')
+  assert local_runner.main(['--data-root', SAMPLE_DATA, '--model', 'cnn_augmented',
+                            '--fine-tune-epochs', '1']) == 1
+  assert 'fine-tuning applies to --model mobilenet_v2 only' in capsys.readouterr().err
+
+
+def test_trainer_rejects_fine_tuning_a_cnn_before_any_work():
+  from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
+  from components.modules import trainer  # pylint: disable=g-import-not-at-top
+  fn_args = tfx.components.FnArgs(custom_config={'model': 'small_cnn', 'fine_tune_epochs': 2})
+  with pytest.raises(ValueError, match="model 'small_cnn' has none"):
+    trainer.run_fn(fn_args)
+
+
+def test_model_flag_reaches_the_trainer_component(tmp_path):
+  import json  # pylint: disable=g-import-not-at-top
+  from pipeline.pipeline import create_pipeline  # pylint: disable=g-import-not-at-top
+  config = _config('--model', 'small_cnn', '--pipeline-root', str(tmp_path / 'root'),
+                   '--serving-dir', str(tmp_path / 'serving'))
+  trainer = next(c for c in create_pipeline(config).components if c.id == 'Trainer')
+  custom_config = json.loads(trainer.exec_properties['custom_config'])
+  assert (custom_config['model'], custom_config['learning_rate']) == ('small_cnn', 1e-3)

@@ -1,10 +1,24 @@
-"""The tutorial's transfer model: a frozen MobileNetV2 base, pooled features, dropout, logits."""
+"""The tutorial's four models (``BUILDERS``, by the names of ``model_variants``) and their training.
+
+All of them take the Transform graph's images in [-1, 1] as input ``features.TRANSFORMED_IMAGE_KEY``
+and return Dense(num classes) logits:
+
+1. ``small_cnn``: the small CNN of Keras' image-classification tutorial, on [0, 1] inputs;
+2. ``cnn_augmented``: the same with more dropout (the Trainer augments its training batches);
+3. ``cnn_augmented_scaled``: model 2 on [-1, 1] inputs;
+4. ``mobilenet_v2`` (default): the transfer-learning tutorial's frozen MobileNetV2 base, pooled
+   features, dropout, logits.
+
+Models that the tutorial feeds [0, 1] images (its ``Rescaling(1./255)``) get a first layer that maps
+[-1, 1] to [0, 1], so training and serving share the one preprocessing path of the Transform graph.
+"""
 import os
-from typing import Optional
+from typing import Callable, Dict, Optional
 
 import tensorflow as tf
 
 from components.modules import features
+from components.modules import model_variants
 
 IMAGENET = 'imagenet'
 NO_WEIGHTS = 'none'
@@ -50,23 +64,84 @@ def build_base(image_size: int, alpha: float, weights: str) -> tf.keras.Model:
   return base
 
 
-def build_model(num_classes: int,
-                image_size: int,
-                alpha: float,
-                weights: str,
-                dropout: float,
-                learning_rate: float) -> tf.keras.Model:
-  """Transformed images in [-1, 1] -> class logits, compiled with adam."""
+def _image_input(image_size: int) -> tf.Tensor:
+  return tf.keras.Input((image_size, image_size, 3), name=features.TRANSFORMED_IMAGE_KEY)
+
+
+def build_transfer_model(num_classes: int, image_size: int, alpha: float, weights: str,
+                         dropout: float) -> tf.keras.Model:
+  """Model 4: MobileNetV2 base, global average pooling, dropout, logits (uncompiled)."""
   base = build_base(image_size, alpha, weights)
-  images = tf.keras.Input((image_size, image_size, 3), name=features.TRANSFORMED_IMAGE_KEY)
+  images = _image_input(image_size)
   # A pretrained base keeps its BatchNorm statistics, also once it is unfrozen for fine-tuning.
   x = base(images, training=None if base.trainable else False)
   x = tf.keras.layers.GlobalAveragePooling2D()(x)
   x = tf.keras.layers.Dropout(dropout)(x)
   logits = tf.keras.layers.Dense(num_classes, name='logits')(x)
-  model = tf.keras.Model(images, logits)
-  compile_model(model, learning_rate)
-  return model
+  return tf.keras.Model(images, logits)
+
+
+def unit_range_layer() -> tf.keras.layers.Layer:
+  """[-1, 1] -> [0, 1]: the tutorial's Rescaling(1./255), after the Transform graph's scaling."""
+  return tf.keras.layers.Rescaling(0.5, offset=0.5, name='to_unit_range')
+
+
+def build_small_cnn(num_classes: int, image_size: int, dropout: float, unit_range_inputs: bool,
+                    name: str) -> tf.keras.Model:
+  """Models 1-3: the tutorial's small CNN (uncompiled).
+
+  Conv2D(16, 32, 64 filters, 3x3, same, relu) each followed by MaxPool, Flatten, Dense(512, relu),
+  Dense(num_classes). ``dropout`` > 0 adds Dropout after the first and after the last pooling layer,
+  as the tutorial's second model; ``unit_range_inputs`` first maps the [-1, 1] inputs to [0, 1].
+  """
+  images = _image_input(image_size)
+  x = unit_range_layer()(images) if unit_range_inputs else images
+  for block, filters in enumerate((16, 32, 64)):
+    x = tf.keras.layers.Conv2D(filters, 3, padding='same', activation='relu',
+                               name=f'conv{block + 1}')(x)
+    x = tf.keras.layers.MaxPooling2D(name=f'pool{block + 1}')(x)
+    if dropout and block in (0, 2):
+      x = tf.keras.layers.Dropout(dropout, name=f'dropout{block + 1}')(x)
+  x = tf.keras.layers.Flatten()(x)
+  x = tf.keras.layers.Dense(512, activation='relu', name='dense')(x)
+  logits = tf.keras.layers.Dense(num_classes, name='logits')(x)
+  return tf.keras.Model(images, logits, name=name)
+
+
+# (num_classes, image_size, alpha, weights, dropout) -> an uncompiled model. alpha and weights only
+# apply to MobileNetV2; dropout is the head's rate for it and the CNNs' rate for models 2 and 3.
+Builder = Callable[[int, int, float, str, float], tf.keras.Model]
+
+BUILDERS: Dict[str, Builder] = {
+    model_variants.SMALL_CNN:
+        lambda num_classes, image_size, alpha, weights, dropout: build_small_cnn(
+            num_classes, image_size, dropout=0.0, unit_range_inputs=True,
+            name=model_variants.SMALL_CNN),
+    model_variants.CNN_AUGMENTED:
+        lambda num_classes, image_size, alpha, weights, dropout: build_small_cnn(
+            num_classes, image_size, dropout=dropout, unit_range_inputs=True,
+            name=model_variants.CNN_AUGMENTED),
+    model_variants.CNN_AUGMENTED_SCALED:
+        lambda num_classes, image_size, alpha, weights, dropout: build_small_cnn(
+            num_classes, image_size, dropout=dropout, unit_range_inputs=False,
+            name=model_variants.CNN_AUGMENTED_SCALED),
+    model_variants.MOBILENET_V2: build_transfer_model,
+}
+assert set(BUILDERS) == set(model_variants.VARIANTS), 'every variant needs exactly one builder'
+
+
+def build_model(num_classes: int,
+                image_size: int,
+                alpha: float,
+                weights: str,
+                dropout: float,
+                learning_rate: float,
+                model: str = model_variants.DEFAULT) -> tf.keras.Model:
+  """Transformed images in [-1, 1] -> class logits of the variant ``model``, compiled with adam."""
+  model_variants.get(model)  # a clear error for unknown names
+  keras_model = BUILDERS[model](num_classes, image_size, alpha, weights, dropout)
+  compile_model(keras_model, learning_rate)
+  return keras_model
 
 
 def compile_model(model: tf.keras.Model, learning_rate: float) -> None:
@@ -78,7 +153,10 @@ def compile_model(model: tf.keras.Model, learning_rate: float) -> None:
 
 def unfreeze_top_of_base(model: tf.keras.Model, fine_tune_at: int, learning_rate: float) -> None:
   """Second phase of the tutorial: train the base from layer ``fine_tune_at`` on, at a low rate."""
-  base = next(layer for layer in model.layers if isinstance(layer, tf.keras.Model))
+  base = next((layer for layer in model.layers if isinstance(layer, tf.keras.Model)), None)
+  if base is None:
+    raise ValueError(f'model {model.name!r} has no pretrained base to fine-tune; fine-tuning '
+                     f'applies to {model_variants.MOBILENET_V2} only')
   base.trainable = True
   for layer in base.layers[:fine_tune_at]:
     layer.trainable = False
