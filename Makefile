@@ -2,7 +2,7 @@
 PYTHON := .venv/bin/python
 export TF_USE_LEGACY_KERAS := 1
 
-.PHONY: setup setup-airflow run test test-airflow benchmark
+.PHONY: setup setup-airflow run test test-airflow benchmark validate predict benchmark-drift
 
 setup:
 	bash scripts/setup.sh
@@ -21,3 +21,12 @@ test-airflow:
 
 benchmark:
 	$(PYTHON) benchmarks/pipeline_benchmark.py $(ARGS)
+
+validate:
+	$(PYTHON) validate.py $(ARGS)
+
+predict:
+	$(PYTHON) predict.py $(ARGS)
+
+benchmark-drift:
+	$(PYTHON) -m benchmarks.drift_benchmark $(ARGS)

@@ -1,38 +1,117 @@
-"""The whole pipeline on the embedded sample data, three times: fresh, baseline-aware, fully cached.
+"""The whole pipeline on the embedded sample data, asserted through MLMD like TFX's penguin e2e test.
 
-Asserted through MLMD, like TFX's own penguin e2e test. Takes about 3 minutes (the first run ~2).
+One test, because every LocalDagRunner run costs a minute or more; in order it shows that
+* a run killed in the middle of the Trainer completes on a plain re-run, without clean-up;
+* a model trained on swapped labels is not blessed and nothing is pushed, while that run shares
+  the machine with another pipeline root (neither disturbs the other);
+* the pushed model serves raw JPEG bytes;
+* a model worse than the last blessed one is not pushed even when it passes the absolute gate;
+* the run report renders (in headless Chromium too, where installed);
+* unchanged inputs are served from the cache.
+Takes about 10 minutes on 2 CPUs.
 """
 import glob
 import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
 
+import numpy as np
+from PIL import Image
 import pytest
 import tensorflow as tf
 
 import local_runner
+from components import atomic_pusher
 from components.modules import features
 from pipeline import run_summary
-from tests.trees import SAMPLE_DATA
+from tests.report_checks import assert_report_renders, browser_screenshot
+from tests.trees import REPO_ROOT, SAMPLE_DATA
 
-NODES = {'ImageExampleGen', 'StatisticsGen', 'SchemaGen', 'LabelBalance', 'ExampleValidator',
-         'Transform', 'Trainer', 'latest_blessed_model_resolver', 'Evaluator', 'Pusher'}
-RESOLVER = 'latest_blessed_model_resolver'
+NODES = {'ImageExampleGen', 'StatisticsGen', 'SchemaGen', 'ImageSchema', 'LabelBalance',
+         'ExampleValidator', 'baseline_statistics_resolver', 'DistributionValidator', 'DriftGate',
+         'AcceptedStatistics', 'Transform', 'Trainer', 'latest_blessed_model_resolver', 'Evaluator', 'Pusher'}
+# Resolvers look up MLMD on every run; they are never 'CACHED'.
+RESOLVERS = {'latest_blessed_model_resolver', 'baseline_statistics_resolver'}
+# Finished before the kill, so cached in the re-run. (DistributionValidator and DriftGate run again
+# there: the killed run's accepted statistics are now their baseline.)
+BEFORE_TRAINER = {'ImageExampleGen', 'StatisticsGen', 'SchemaGen', 'ImageSchema', 'LabelBalance',
+                  'ExampleValidator', 'AcceptedStatistics', 'Transform'}
+
+
+def _runner_command(root, *flags):
+  return [sys.executable, os.path.join(REPO_ROOT, 'local_runner.py'),
+          '--pipeline-root', str(root / 'pipeline_root'), '--serving-dir', str(root / 'serving'),
+          *flags]
+
+
+def _start(command, log_path):
+  """Starts a local_runner process in its own process group, its output going to ``log_path``."""
+  with open(log_path, 'w') as log:
+    return subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True,
+                            env={**os.environ, 'TF_USE_LEGACY_KERAS': '1', 'PYTHONUNBUFFERED': '1'})
+
+
+def _kill_once_training(process, pipeline_root):
+  """Kills the whole process group as soon as the Trainer has started writing its run logs."""
+  deadline = time.time() + 900
+  while not glob.glob(os.path.join(pipeline_root, 'Trainer', 'model_run', '*', '*')):
+    assert process.poll() is None, f'the run ended before the Trainer trained ({process.returncode})'
+    assert time.time() < deadline, 'the Trainer did not start training'
+    time.sleep(0.5)
+  time.sleep(3)
+  os.killpg(process.pid, signal.SIGKILL)
+  process.wait()
+
+
+def _swapped_labels(root: str) -> str:
+  """The sample with cat and dog training folders swapped: a model that learns it is wrong."""
+  shutil.copytree(SAMPLE_DATA, root)
+  train = os.path.join(root, 'train')
+  os.rename(os.path.join(train, 'cats'), os.path.join(train, 'swap'))
+  os.rename(os.path.join(train, 'dogs'), os.path.join(train, 'cats'))
+  os.rename(os.path.join(train, 'swap'), os.path.join(train, 'dogs'))
+  return root
+
+
+def _config(root, *flags):
+  args = local_runner.build_parser().parse_args(_runner_command(root, *flags)[2:])
+  return local_runner.config_from_args(args)
+
+
+def _not_cached(summary):
+  return {node for node, (state, _) in summary.executions.items() if state != 'CACHED'}
 
 
 @pytest.mark.e2e
-def test_pipeline_runs_blesses_pushes_and_caches(tmp_path):
-  args = local_runner.build_parser().parse_args([
-      '--pipeline-root', str(tmp_path / 'pipeline_root'),
-      '--serving-dir', str(tmp_path / 'serving')])
-  config = local_runner.config_from_args(args)
+def test_pipeline_recovers_gates_and_caches(tmp_path):
+  main, other = tmp_path / 'main', tmp_path / 'other'
+  config = _config(main)
 
+  # A second pipeline root, trained on swapped labels, runs beside the main one throughout.
+  bad_log = tmp_path / 'other.log'
+  bad_run = _start(_runner_command(
+      other, '--data-root', _swapped_labels(str(tmp_path / 'swapped')), '--epochs', '3'), bad_log)
+
+  # The main run is killed while it trains, then simply run again.
+  _kill_once_training(_start(_runner_command(main), tmp_path / 'killed.log'),
+                      config.pipeline_root)
+  assert not os.path.exists(config.serving_dir)
   local_runner.run(config)
   first = run_summary.summarize(config.metadata_path)
   assert set(first.executions) == NODES
-  assert {state for state, _ in first.executions.values()} == {'COMPLETE'}
+  assert {node for node, (state, _) in first.executions.items()
+          if state == 'CACHED'} == BEFORE_TRAINER
+  assert {state for node, (state, _) in first.executions.items()
+          if node not in BEFORE_TRAINER} == {'COMPLETE'}
   assert first.blessed
   assert first.test_metrics['sparse_categorical_accuracy'] >= config.accuracy_threshold
-  versions = glob.glob(os.path.join(config.serving_dir, '*'))
-  assert versions == [first.pushed_to]
+  (version,) = atomic_pusher.model_versions(config.serving_dir)
+  assert os.listdir(config.serving_dir) == [str(version)]  # no staging folder is left
+  assert first.pushed_to == os.path.join(config.serving_dir, str(version))
 
   # The pushed model classifies raw JPEG bytes through the same Transform graph.
   model = tf.saved_model.load(first.pushed_to)
@@ -43,15 +122,55 @@ def test_pipeline_runs_blesses_pushes_and_caches(tmp_path):
   expected = [os.path.basename(os.path.dirname(path)).encode() for path in paths]
   assert sum(a == b for a, b in zip(names, expected)) >= 0.8 * len(paths)
 
+  # The run's report shows every section, and its pictures render.
+  report_path = local_runner.write_run_report(config)
+  assert report_path.startswith(config.pipeline_root)
+  headings = assert_report_renders(report_path)
+  assert {'Outcome', 'Data', 'Data checks', 'Model and training', 'Training curves',
+          'Evaluation', 'Worst mistakes on the test split', 'Components'} <= set(headings)
+  page = open(report_path, encoding='utf-8').read()
+  assert 'Model blessed and pushed to' in page and first.pushed_to in page
+  screenshot = str(tmp_path / 'report.png')
+  if browser_screenshot(report_path, screenshot):  # headless Chromium, where installed (CI)
+    pixels = np.asarray(Image.open(screenshot).convert('RGB')).astype(int)
+    # The label-count bars (matplotlib's first two colours) were drawn: the pictures loaded.
+    for colour in ((31, 119, 180), (255, 127, 14)):
+      assert (np.abs(pixels - colour).sum(axis=-1) < 30).sum() > 500, colour
+
+  # The swapped-label model fails the absolute gate: not blessed, nothing pushed.
+  assert bad_run.wait(timeout=1200) == 0, bad_log.read_text()
+  output = bad_log.read_text()
+  assert 'model NOT blessed' in output
+  assert 'images: 220 of 220 files used, 0 skipped' in output
+  other_config = _config(other)
+  bad = run_summary.summarize(other_config.metadata_path)
+  assert {state for state, _ in bad.executions.values()} == {'COMPLETE'}
+  assert not bad.blessed and bad.pushed_to is None
+  assert bad.test_metrics['sparse_categorical_accuracy'] < other_config.accuracy_threshold
+  assert atomic_pusher.model_versions(other_config.serving_dir) == []
+
   # Unchanged inputs: everything up to the Trainer comes from the cache. The Evaluator runs again
   # because it now has a baseline (the model blessed by the first run), and so does the Pusher.
   local_runner.run(config)
   second = run_summary.summarize(config.metadata_path)
-  rerun = {node for node, (state, _) in second.executions.items() if state != 'CACHED'}
-  assert rerun == {RESOLVER, 'Evaluator', 'Pusher'}
+  assert _not_cached(second) == RESOLVERS | {'Evaluator', 'Pusher'}
   assert second.blessed  # the same model is not worse than itself
+  versions = atomic_pusher.model_versions(config.serving_dir)
 
-  # Nothing changed since: every component is served from the cache.
+  # A barely trained model passes an absolute gate of 0 but is worse than the blessed one.
+  worse_config = _config(main, '--epochs', '1', '--learning-rate', '1e-7',
+                         '--accuracy-threshold', '0')
+  local_runner.run(worse_config)
+  worse = run_summary.summarize(config.metadata_path)
+  assert _not_cached(worse) == RESOLVERS | {'Trainer', 'Evaluator', 'Pusher'}
+  assert not worse.blessed and worse.pushed_to is None
+  assert (worse.test_metrics['sparse_categorical_accuracy']
+          < second.test_metrics['sparse_categorical_accuracy'])
+  assert atomic_pusher.model_versions(config.serving_dir) == versions
+  page = open(local_runner.write_run_report(worse_config), encoding='utf-8').read()
+  assert 'Model NOT blessed' in page and 'Not blessed:</p><ul><li>' in page  # with the reason
+
+  # Back to the blessed configuration: every component is served from the cache.
   local_runner.run(config)
-  third = run_summary.summarize(config.metadata_path)
-  assert {node for node, (state, _) in third.executions.items() if state != 'CACHED'} == {RESOLVER}
+  assert _not_cached(run_summary.summarize(config.metadata_path)) == RESOLVERS
+  assert atomic_pusher.model_versions(config.serving_dir) == versions
