@@ -35,18 +35,14 @@ def add_image_domains(schema: schema_pb2.Schema) -> schema_pb2.Schema:
   result = schema_pb2.Schema()
   result.CopyFrom(schema)
   for feature in result.feature:
-    if feature.name in FLOAT_DOMAINS:
-      low, high = FLOAT_DOMAINS[feature.name]
-      domain = schema_pb2.FloatDomain(min=low)
-      if high is not None:
-        domain.max = high
-      feature.float_domain.CopyFrom(domain)
-    elif feature.name in INT_DOMAINS:
-      low, high = INT_DOMAINS[feature.name]
-      domain = schema_pb2.IntDomain(min=low)
-      if high is not None:
-        domain.max = high
-      feature.int_domain.CopyFrom(domain)
+    if feature.name not in FLOAT_DOMAINS and feature.name not in INT_DOMAINS:
+      continue
+    is_float = feature.name in FLOAT_DOMAINS
+    low, high = (FLOAT_DOMAINS if is_float else INT_DOMAINS)[feature.name]
+    domain = feature.float_domain if is_float else feature.int_domain  # selects the oneof
+    domain.min = low
+    if high is not None:
+      domain.max = high
   return result
 
 
