@@ -33,6 +33,7 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx.orchestration import metadata
 from tfx.types import artifact_utils
 
+from components import drift
 from components.image_example_gen import executor as example_gen_executor
 from components.modules import features
 from components.modules import model as model_lib
@@ -241,6 +242,22 @@ class _Page:
             + '\n'.join(self.parts) + '</body></html>\n')
 
 
+def _drift_table(report: Optional[metadata_store_pb2.Artifact]) -> str:
+  """The drift check's scores against the baseline (DriftGate's drift_report.json)."""
+  if report is None:
+    return ''
+  with tf.io.gfile.GFile(os.path.join(report.uri, drift.REPORT_FILE)) as f:
+    drift_report = json.load(f)
+  if not drift_report['baseline']:
+    return '<p>Drift: no baseline yet (a first run); this data becomes the baseline.</p>'
+  rows = [[pair, r['feature'], r['check'],
+           '-' if r['score'] is None else f"{r['score']:.4f}",
+           '-' if r['threshold'] is None else r['threshold'], 'DRIFT' if r['flagged'] else 'ok']
+          for pair, findings in drift_report['split_pairs'].items() for r in findings]
+  return '<h3>Drift against the baseline</h3>' + _table(
+      ['split pair', 'feature', 'check', 'score', 'threshold', 'verdict'], rows)
+
+
 def _anomaly_rows(node: str, anomalies: metadata_store_pb2.Artifact) -> List[List[str]]:
   rows = []
   for split in artifact_utils.decode_split_names(
@@ -316,7 +333,8 @@ def write_report(metadata_path: str, reports_dir: str) -> str:
                   for row in _anomaly_rows(node, artifact)]
   page.section('Data checks',
                _table(['check', 'split', 'feature', 'anomaly', 'details'], anomaly_rows)
-               if anomaly_rows else '<p class="ok">No anomalies.</p>')
+               if anomaly_rows else '<p class="ok">No anomalies.</p>',
+               _drift_table(outputs.get('DriftGate', {}).get(drift.DriftReport.TYPE_NAME)))
 
   model_run = outputs.get('Trainer', {}).get('ModelRun')
   trainer_config = _trainer_config(store, run.id)

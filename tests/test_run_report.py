@@ -1,4 +1,7 @@
-"""The run report's pictures, each drawn from small known inputs."""
+"""The run report's pictures and tables, each drawn from small known inputs."""
+import json
+import types
+
 import numpy as np
 
 from pipeline import run_report
@@ -38,3 +41,17 @@ def test_augmentation_preview_shows_six_views(real_images):
   with open(real_images['cats'][0], 'rb') as f:
     png = run_report.augmentation_preview(f.read(), image_size=64, rotation_factor=0.1)
   assert non_blank_png(png).width > 4 * non_blank_png(png).height
+
+
+def test_drift_table_shows_scores_or_the_cold_start(tmp_path):
+  report = types.SimpleNamespace(uri=str(tmp_path))
+  finding = {'feature': 'mean_brightness', 'check': 'Jensen-Shannon', 'score': 0.8624,
+             'threshold': 0.2, 'flagged': True, 'detail': ''}
+  (tmp_path / 'drift_report.json').write_text(json.dumps(
+      {'on_drift': 'warn', 'baseline': True, 'split_pairs': {'train_train': [finding]}}))
+  html = run_report._drift_table(report)
+  assert '<td>mean_brightness</td><td>Jensen-Shannon</td><td>0.8624</td><td>0.2</td><td>DRIFT</td>' in html
+  (tmp_path / 'drift_report.json').write_text(json.dumps(
+      {'on_drift': 'fail', 'baseline': False, 'split_pairs': {}}))
+  assert 'no baseline yet' in run_report._drift_table(report)
+  assert run_report._drift_table(None) == ''
