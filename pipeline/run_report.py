@@ -384,7 +384,8 @@ def write_report(metadata_path: str, reports_dir: str) -> str:
   page.section('Components', _table(
       ['component', 'state', 'seconds'],
       [[node, state, f'{seconds:.1f}'] for node, (state, seconds) in summary.executions.items()]))
-  title = f"Run {run.name} ({time.strftime('%Y-%m-%d %H:%M', time.localtime(run.create_time_since_epoch / 1000))})"
+  started = time.localtime(run.create_time_since_epoch / 1000)
+  title = f"Run {run.name} ({time.strftime('%Y-%m-%d %H:%M', started)})"
   path = os.path.join(output_dir, REPORT_FILE)
   with tf.io.gfile.GFile(path, 'w') as f:
     f.write(page.html(title))
