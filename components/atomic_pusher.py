@@ -8,7 +8,9 @@ the finished copy to its version number in one step. The rename is atomic on loc
 systems; object stores such as GCS emulate it by copy-and-delete.
 
 Versions only grow: a push in the same second as the previous one, or after a clock step back,
-gets the next free number instead of being skipped.
+gets the next free number instead of being skipped. A model identical to the newest version (the
+same model blessed again, e.g. once the Evaluator has it as its own baseline) is not pushed again:
+the model server would reload the same files as a new version.
 """
 import os
 import uuid
@@ -23,6 +25,7 @@ from tfx.dsl.io import fileio
 from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils
 from tfx.types import standard_component_specs
+from tfx.utils import io_utils
 from tfx.utils import proto_utils
 
 STAGING_PREFIX = '.staging-'
@@ -35,6 +38,24 @@ def model_versions(serving_dir: str) -> List[int]:
     return []
   return sorted(int(name.rstrip('/')) for name in fileio.listdir(serving_dir)
                 if name.rstrip('/').isdigit())
+
+
+def _files(folder: str) -> Dict[str, str]:
+  """{path relative to ``folder``: full path} of every file below ``folder``."""
+  return {os.path.relpath(os.path.join(root, name), folder): os.path.join(root, name)
+          for root, _, names in fileio.walk(folder) for name in names}
+
+
+def same_model(folder: str, other: str) -> bool:
+  """Whether two model folders hold the same files with the same bytes."""
+  files, other_files = _files(folder), _files(other)
+  if set(files) != set(other_files):
+    return False
+  for name, path in files.items():
+    with fileio.open(path, 'rb') as a, fileio.open(other_files[name], 'rb') as b:
+      if a.read() != b.read():
+        return False
+  return True
 
 
 def publish(staged_model: str, serving_dir: str) -> str:
@@ -65,6 +86,16 @@ class Executor(pusher_executor.Executor):
     serving_dir = destination.filesystem.base_directory
     if not serving_dir:
       raise ValueError('the atomic Pusher supports filesystem push destinations only')
+    model_push = artifact_utils.get_single_instance(
+        output_dict[standard_component_specs.PUSHED_MODEL_KEY])
+    versions = model_versions(serving_dir)
+    if versions and self.CheckBlessing(input_dict):
+      newest = os.path.join(serving_dir, str(versions[-1]))
+      if same_model(self.GetModelPath(input_dict), newest):
+        logging.info('The model is already served as %s; nothing new to push.', newest)
+        io_utils.copy_dir(self.GetModelPath(input_dict), model_push.uri)  # as TFX's Pusher does
+        self._MarkPushed(model_push, pushed_destination=newest, pushed_version=str(versions[-1]))
+        return
     staging = os.path.join(serving_dir, STAGING_PREFIX + uuid.uuid4().hex)
     destination.filesystem.base_directory = staging
     staged_properties = {
@@ -72,8 +103,6 @@ class Executor(pusher_executor.Executor):
         standard_component_specs.PUSH_DESTINATION_KEY: proto_utils.proto_to_json(destination)}
     try:
       super().Do(input_dict, output_dict, staged_properties)
-      model_push = artifact_utils.get_single_instance(
-          output_dict[standard_component_specs.PUSHED_MODEL_KEY])
       if model_push.get_int_custom_property('pushed'):
         version = publish(model_push.get_string_custom_property('pushed_destination'),
                           serving_dir)

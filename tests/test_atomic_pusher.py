@@ -11,13 +11,13 @@ from tfx.utils import proto_utils
 from components import atomic_pusher
 
 
-def _model(tmp_path) -> standard_artifacts.Model:
+def _model(tmp_path, graph: bytes = b'graph') -> standard_artifacts.Model:
   model = standard_artifacts.Model()
-  model.uri = str(tmp_path / 'model')
-  serving = tmp_path / 'model' / 'Format-Serving'
+  model.uri = str(tmp_path / f'model-{graph.decode()}')
+  serving = tmp_path / f'model-{graph.decode()}' / 'Format-Serving'
   (serving / 'variables').mkdir(parents=True, exist_ok=True)
   (serving / 'variables' / 'variables.data-00000-of-00001').write_bytes(b'w' * 1000)
-  (serving / 'saved_model.pb').write_bytes(b'graph')
+  (serving / 'saved_model.pb').write_bytes(graph)
   return model
 
 
@@ -28,13 +28,13 @@ def _blessing(tmp_path, blessed: bool) -> standard_artifacts.ModelBlessing:
   return blessing
 
 
-def push(tmp_path, serving_dir, blessed=True):
+def push(tmp_path, serving_dir, blessed=True, graph=b'graph'):
   pushed = standard_artifacts.PushedModel()
   pushed.uri = str(tmp_path / f'pushed-{len(os.listdir(tmp_path))}')
   destination = pusher_pb2.PushDestination(
       filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=str(serving_dir)))
   atomic_pusher.Executor().Do(
-      {standard_component_specs.MODEL_KEY: [_model(tmp_path)],
+      {standard_component_specs.MODEL_KEY: [_model(tmp_path, graph)],
        standard_component_specs.MODEL_BLESSING_KEY: [_blessing(tmp_path, blessed)]},
       {standard_component_specs.PUSHED_MODEL_KEY: [pushed]},
       {standard_component_specs.PUSH_DESTINATION_KEY: proto_utils.proto_to_json(destination)})
@@ -55,10 +55,22 @@ def test_blessed_model_becomes_one_complete_version(tmp_path):
 
 def test_versions_grow_even_within_one_second(tmp_path):
   serving_dir = tmp_path / 'serving'
-  versions = [push(tmp_path, serving_dir).get_string_custom_property('pushed_version')
-              for _ in range(3)]
+  versions = [push(tmp_path, serving_dir, graph=graph).get_string_custom_property('pushed_version')
+              for graph in (b'one', b'two', b'three')]
   assert [int(v) for v in versions] == sorted({int(v) for v in versions})
   assert atomic_pusher.model_versions(str(serving_dir)) == [int(v) for v in versions]
+
+
+def test_the_model_already_served_is_not_pushed_again(tmp_path):
+  serving_dir = tmp_path / 'serving'
+  first = push(tmp_path, serving_dir)
+  again = push(tmp_path, serving_dir)
+  assert again.get_int_custom_property('pushed') == 1
+  assert (again.get_string_custom_property('pushed_destination')
+          == first.get_string_custom_property('pushed_destination'))
+  assert len(atomic_pusher.model_versions(str(serving_dir))) == 1
+  push(tmp_path, serving_dir, graph=b'retrained')
+  assert len(atomic_pusher.model_versions(str(serving_dir))) == 2
 
 
 def test_unblessed_model_is_not_pushed(tmp_path):

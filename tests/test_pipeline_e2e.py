@@ -156,6 +156,7 @@ def test_pipeline_recovers_gates_and_caches(tmp_path):
   assert _not_cached(second) == RESOLVERS | {'Evaluator', 'Pusher'}
   assert second.blessed  # the same model is not worse than itself
   versions = atomic_pusher.model_versions(config.serving_dir)
+  assert versions == [version]  # and it is already served: nothing new is pushed
 
   # A barely trained model passes an absolute gate of 0 but is worse than the blessed one.
   worse_config = _config(main, '--epochs', '1', '--learning-rate', '1e-7',
