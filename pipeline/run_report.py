@@ -32,6 +32,7 @@ import tensorflow_model_analysis as tfma
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx.orchestration import metadata
 from tfx.types import artifact_utils
+from tfx.utils import path_utils
 
 from components import drift
 from components.image_example_gen import executor as example_gen_executor
@@ -178,7 +179,7 @@ def blessing_reasons(evaluation_uri: str) -> List[str]:
 def worst_mistakes(model_uri: str, examples: List[tf.train.Example], class_names: Sequence[str],
                    shown: int = MISTAKES_SHOWN) -> List[Tuple[np.ndarray, str]]:
   """Misclassified examples, most confident first, with what the model said."""
-  model = tf.saved_model.load(os.path.join(model_uri, 'Format-Serving'))
+  model = tf.saved_model.load(path_utils.serving_model_path(model_uri))
   serve = model.signatures['serving_default']
   probabilities = np.concatenate([
       serve(examples=tf.constant([e.SerializeToString() for e in examples[i:i + 64]]))[
