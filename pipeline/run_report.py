@@ -52,11 +52,8 @@ THUMBNAIL = 160
 def run_outputs(store: metadata_store.MetadataStore,
                 run_id: int) -> Dict[str, Dict[str, metadata_store_pb2.Artifact]]:
   """{node id: {output type name: artifact}} of the executions of one pipeline run, cached ones too."""
-  node_type = store.get_context_type('node').id
   outputs: Dict[str, Dict[str, metadata_store_pb2.Artifact]] = {}
-  for execution in store.get_executions_by_context(run_id):
-    nodes = [c for c in store.get_contexts_by_execution(execution.id) if c.type_id == node_type]
-    node_id = nodes[0].name.split('.', 1)[-1] if nodes else str(execution.id)
+  for node_id, execution in run_summary.run_executions(store, run_id).items():
     events = [e for e in store.get_events_by_execution_ids([execution.id])
               if e.type in (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)]
     artifacts = store.get_artifacts_by_id([e.artifact_id for e in events])
@@ -152,7 +149,7 @@ def confusion_matrix_chart(matrix: np.ndarray, class_names: Sequence[str]) -> by
 
 def confusion_matrix(evaluation_uri: str, num_classes: int) -> Optional[np.ndarray]:
   """The Evaluator's multi-class confusion matrix of the test split (unsliced), counts."""
-  for slice_key, plots in tfma.load_eval_result(evaluation_uri).plots:
+  for slice_key, plots in run_summary.load_candidate_result(evaluation_uri).plots:
     if slice_key:
       continue
     for per_output in plots.values():
@@ -395,12 +392,10 @@ def write_report(metadata_path: str, reports_dir: str) -> str:
 
 def _trainer_config(store: metadata_store.MetadataStore, run_id: int) -> Dict[str, object]:
   """The Trainer's custom_config (hyperparameters) of this run's Trainer execution."""
-  node_type = store.get_context_type('node').id
-  for execution in store.get_executions_by_context(run_id):
-    nodes = [c.name for c in store.get_contexts_by_execution(execution.id) if c.type_id == node_type]
-    if nodes and nodes[0].endswith('.Trainer') and 'custom_config' in execution.custom_properties:
-      return json.loads(execution.custom_properties['custom_config'].string_value or '{}')
-  return {}
+  trainer = run_summary.run_executions(store, run_id).get('Trainer')
+  if trainer is None or 'custom_config' not in trainer.custom_properties:
+    return {}
+  return json.loads(trainer.custom_properties['custom_config'].string_value or '{}')
 
 
 def main(argv: Optional[List[str]] = None) -> None:

@@ -1,10 +1,12 @@
 """What the latest run decided, read back from MLMD and the artifacts (nothing is re-run)."""
 import dataclasses
+import json
 import os
 from typing import Dict, Optional, Tuple
 
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
+import tensorflow as tf
 import tensorflow_model_analysis as tfma
 from tfx.orchestration import metadata
 
@@ -28,9 +30,19 @@ def _latest(store: metadata_store.MetadataStore,
   return max(artifacts, key=lambda a: a.id) if artifacts else None
 
 
+def load_candidate_result(evaluation_uri: str) -> tfma.EvalResult:
+  """The evaluated model's TFMA results. With a baseline the Evaluator names the two models
+  'candidate' and 'baseline', and TFMA returns the plots only for a named model."""
+  with tf.io.gfile.GFile(os.path.join(evaluation_uri, 'eval_config.json')) as f:
+    model_specs = json.load(f)['evalConfig']['modelSpecs']
+  has_baseline = any(spec.get('isBaseline') for spec in model_specs)
+  return tfma.load_eval_result(evaluation_uri,
+                               model_name=tfma.CANDIDATE_KEY if has_baseline else None)
+
+
 def overall_metrics(evaluation_uri: str) -> Dict[str, float]:
   """Unsliced metrics of a TFMA evaluation, e.g. {'sparse_categorical_accuracy': 0.97, ...}."""
-  result = tfma.load_eval_result(evaluation_uri)
+  result = load_candidate_result(evaluation_uri)
   for slice_key, metrics in result.slicing_metrics:
     if not slice_key:
       values = next(iter(metrics.values()))  # one output
@@ -41,6 +53,18 @@ def overall_metrics(evaluation_uri: str) -> Dict[str, float]:
   return {}
 
 
+def run_executions(store: metadata_store.MetadataStore,
+                   run_id: int) -> Dict[str, metadata_store_pb2.Execution]:
+  """{node id: execution} of one pipeline run (context ``run_id``), in the order they started."""
+  node_type = store.get_context_type('node').id
+  result = {}
+  for execution in sorted(store.get_executions_by_context(run_id), key=lambda e: e.id):
+    nodes = [c for c in store.get_contexts_by_execution(execution.id) if c.type_id == node_type]
+    # Node contexts are named '<pipeline>.<node id>'.
+    result[nodes[0].name.split('.', 1)[-1] if nodes else str(execution.id)] = execution
+  return result
+
+
 def latest_run_executions(
     store: metadata_store.MetadataStore) -> Dict[str, Tuple[str, float]]:
   """{node id: (execution state, wall seconds)} of the newest pipeline run in the store."""
@@ -48,15 +72,10 @@ def latest_run_executions(
   if not runs:
     return {}
   latest_run = max(runs, key=lambda c: c.id)
-  result = {}
-  for execution in sorted(store.get_executions_by_context(latest_run.id), key=lambda e: e.id):
-    nodes = [c for c in store.get_contexts_by_execution(execution.id)
-             if c.type_id == store.get_context_type('node').id]
-    node_id = nodes[0].name.split('.', 1)[-1] if nodes else str(execution.id)
-    seconds = (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000
-    state = metadata_store_pb2.Execution.State.Name(execution.last_known_state)
-    result[node_id] = (state, seconds)
-  return result
+  return {
+      node_id: (metadata_store_pb2.Execution.State.Name(execution.last_known_state),
+                (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000)
+      for node_id, execution in run_executions(store, latest_run.id).items()}
 
 
 def latest_pushed_model(metadata_path: str) -> Optional[str]:

@@ -170,6 +170,7 @@ def test_pipeline_recovers_gates_and_caches(tmp_path):
   assert atomic_pusher.model_versions(config.serving_dir) == versions
   page = open(local_runner.write_run_report(worse_config), encoding='utf-8').read()
   assert 'Model NOT blessed' in page and 'Not blessed:</p><ul><li>' in page  # with the reason
+  assert 'confusion_matrix.png' in page  # TFMA names the models once there is a baseline
 
   # Back to the blessed configuration: every component is served from the cache.
   local_runner.run(config)
