@@ -30,6 +30,7 @@ from tfx.orchestration.airflow.airflow_dag_runner import AirflowPipelineConfig
 
 import local_runner
 from pipeline import configs
+from pipeline.airflow_launcher import UniqueArtifactNamesLauncher
 from pipeline.pipeline import create_pipeline
 
 
@@ -57,5 +58,7 @@ def dag_config() -> dict:
   }
 
 
-DAG = AirflowDagRunner(AirflowPipelineConfig(airflow_dag_config=dag_config())).run(
-    create_pipeline(pipeline_config()))
+DAG = AirflowDagRunner(AirflowPipelineConfig(
+    airflow_dag_config=dag_config(),
+    supported_launcher_classes=[UniqueArtifactNamesLauncher],
+)).run(create_pipeline(pipeline_config()))
