@@ -17,7 +17,7 @@ test:
 	$(PYTHON) -m pytest $(ARGS)
 
 test-airflow:
-	.venv-airflow/bin/python -m pytest tests/test_airflow_dag.py $(ARGS)
+	.venv-airflow/bin/python -m pytest tests/test_airflow_dag.py tests/test_airflow_e2e.py $(ARGS)
 
 benchmark:
 	$(PYTHON) benchmarks/pipeline_benchmark.py $(ARGS)

@@ -30,7 +30,7 @@ from tfx.orchestration.airflow.airflow_dag_runner import AirflowPipelineConfig
 
 import local_runner
 from pipeline import configs
-from pipeline.airflow_launcher import UniqueArtifactNamesLauncher
+from pipeline.airflow_launcher import AirflowComponentLauncher
 from pipeline.pipeline import create_pipeline
 
 
@@ -60,5 +60,5 @@ def dag_config() -> dict:
 
 DAG = AirflowDagRunner(AirflowPipelineConfig(
     airflow_dag_config=dag_config(),
-    supported_launcher_classes=[UniqueArtifactNamesLauncher],
+    supported_launcher_classes=[AirflowComponentLauncher],
 )).run(create_pipeline(pipeline_config()))

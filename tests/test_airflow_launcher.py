@@ -30,3 +30,25 @@ def test_two_components_with_one_output_key_get_different_names(tmp_path):
 def test_a_components_own_driver_is_kept():
   driver_class = airflow_launcher._with_unique_artifact_names(example_gen_driver.FileBasedDriver)  # pylint: disable=protected-access
   assert issubclass(driver_class, example_gen_driver.FileBasedDriver)
+
+
+def test_one_artifact_under_two_input_keys_is_one_event_with_both_paths(tmp_path):
+  """The Evaluator's model and baseline_model are one artifact when the Trainer was cached."""
+  from ml_metadata.proto import metadata_store_pb2  # pylint: disable=g-import-not-at-top
+  from tfx.orchestration import metadata  # pylint: disable=g-import-not-at-top
+  info = data_types.PipelineInfo(pipeline_name='p', pipeline_root=str(tmp_path), run_id='r')
+  component = data_types.ComponentInfo(component_type='t', component_id='Evaluator',
+                                       pipeline_info=info)
+  config = metadata.sqlite_metadata_connection_config(str(tmp_path / 'metadata.sqlite'))
+  with airflow_launcher.OneEventPerArtifactMetadata(config) as m:
+    model = standard_artifacts.Model()
+    model.uri = str(tmp_path / 'model')
+    m.publish_artifacts([model])
+    execution = m.register_execution(
+        pipeline_info=info, component_info=component,
+        contexts=m.register_pipeline_contexts_if_not_exists(info),
+        input_artifacts={'model': [model], 'baseline_model': [model]})
+    event, = m.store.get_events_by_execution_ids([execution.id])
+    assert event.type == metadata_store_pb2.Event.INPUT and event.artifact_id == model.id
+    assert [step.key for step in event.path.steps if step.HasField('key')] == [
+        'model', 'baseline_model']
