@@ -39,7 +39,7 @@ def run_measured(command: List[str]) -> Dict[str, object]:
   Memory is the proportional set size (PSS) summed over the process tree: Beam's worker processes
   map the same TensorFlow libraries, which a plain RSS sum would count once per process.
   """
-  env = dict(os.environ, TF_USE_LEGACY_KERAS='1', PYTHONUNBUFFERED='1')
+  env = dict(os.environ, PYTHONUNBUFFERED='1')
   start = time.time()
   process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
   peak = [0]
@@ -69,14 +69,14 @@ def run_measured(command: List[str]) -> Dict[str, object]:
 
 
 def run_pipeline(workdir: str, epochs: int, fine_tune_epochs: int) -> Dict[str, object]:
-  from pipeline import run_summary  # pylint: disable=g-import-not-at-top
+  from pipeline import configs, run_summary  # pylint: disable=g-import-not-at-top
   pipeline_root = os.path.join(workdir, 'pipeline_root')
   measured = run_measured([
       sys.executable, 'local_runner.py', '--dataset', 'cats_and_dogs_filtered', '--data-root', DATA,
       '--weights', WEIGHTS, '--alpha', '1.0', '--epochs', str(epochs),
       '--fine-tune-epochs', str(fine_tune_epochs),
       '--pipeline-root', pipeline_root, '--serving-dir', os.path.join(workdir, 'serving')])
-  summary = run_summary.summarize(os.path.join(pipeline_root, 'metadata.sqlite'))
+  summary = run_summary.summarize(configs.metadata_path_of(pipeline_root))
   return {
       'wall_seconds': measured['wall_seconds'],
       'peak_memory_bytes': measured['peak_memory_bytes'],
@@ -88,7 +88,7 @@ def run_pipeline(workdir: str, epochs: int, fine_tune_epochs: int) -> Dict[str, 
 
 
 def run_keras(epochs: int) -> Dict[str, object]:
-  measured = run_measured([sys.executable, os.path.join('benchmarks', 'keras_baseline.py'),
+  measured = run_measured([sys.executable, '-m', 'benchmarks.keras_baseline',
                            '--data-root', DATA, '--weights', WEIGHTS, '--epochs', str(epochs)])
   result = json.loads(measured['stdout'].strip().splitlines()[-1])
   result.update(wall_seconds=measured['wall_seconds'], peak_memory_bytes=measured['peak_memory_bytes'])
