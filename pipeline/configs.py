@@ -37,8 +37,9 @@ class ConfigError(ValueError):
   """A setting out of range, or settings that cannot work together; the message names the flag."""
 
 
-def _flag(name: str) -> str:
-  return '--' + name.replace('_', '-')
+def flag_of(field: str) -> str:
+  """The command-line flag of a PipelineConfig field: its name with dashes."""
+  return '--' + field.replace('_', '-')
 
 
 @dataclasses.dataclass
@@ -102,7 +103,7 @@ class PipelineConfig:
     """Raises ConfigError on the first setting out of range, naming its flag."""
     def require(ok: bool, name: str, what: str) -> None:
       if not ok:
-        raise ConfigError(f'{_flag(name)}: {getattr(self, name)!r} {what}')
+        raise ConfigError(f'{flag_of(name)}: {getattr(self, name)!r} {what}')
 
     for name in ('epochs', 'batch_size', 'image_size'):
       require(_is_int(getattr(self, name)) and getattr(self, name) >= 1, name,
@@ -169,7 +170,7 @@ def check_drift_settings(thresholds: DriftThresholds, on_drift: str) -> None:
   """The drift settings' checks, shared with validate.py, which has no whole PipelineConfig."""
   for name, value in dataclasses.asdict(thresholds).items():
     if not value > 0:
-      raise ConfigError(f'{_flag("drift_" + name)}: {value!r} is not a positive number')
+      raise ConfigError(f'{flag_of("drift_" + name)}: {value!r} is not a positive number')
   if on_drift not in ON_DRIFT_CHOICES:
     raise ConfigError(f'--on-drift: {on_drift!r} is not one of {ON_DRIFT_CHOICES}')
 

@@ -25,8 +25,9 @@ class FlagError(ValueError):
 
 
 class FlagParser(argparse.ArgumentParser):
-  """argparse's parser; with ``raise_errors`` a bad flag raises FlagError instead of printing the
-  usage and exiting, for callers that report errors their own way (the Airflow DAG)."""
+  """argparse's parser, whose errors are one line (``PROG: error: ...``, exit status 2) instead of
+  the usage and the error; with ``raise_errors`` a bad flag raises FlagError instead, for callers
+  that report errors their own way (the Airflow DAG)."""
 
   def __init__(self, *args, raise_errors: bool = False, **kwargs):
     kwargs.setdefault('formatter_class', argparse.RawDescriptionHelpFormatter)
@@ -36,7 +37,7 @@ class FlagParser(argparse.ArgumentParser):
   def error(self, message: str):
     if self._raise_errors:
       raise FlagError(message)
-    super().error(message)
+    self.exit(2, f'{self.prog}: error: {message} (--help lists the flags)\n')
 
 
 def _split_ratios(text: str) -> Dict[str, int]:
@@ -53,15 +54,13 @@ def add_drift_arguments(parser: argparse.ArgumentParser) -> None:
   """The drift flags (a 'data drift' group) of the runners and validate.py."""
   defaults = DriftThresholds()
   group = parser.add_argument_group('data drift (new data against the baseline)')
-  group.add_argument('--drift-label-linf', type=float,
-                     help='largest accepted L-infinity distance of the label distribution '
-                          f'(default {defaults.label_linf})')
-  group.add_argument('--drift-categorical-linf', type=float,
-                     help=f'same for the image format and colour mode (default '
-                          f'{defaults.categorical_linf})')
-  group.add_argument('--drift-numeric-js', type=float,
-                     help='largest accepted Jensen-Shannon divergence of the numeric image '
-                          f'features: size, file size, brightness... (default {defaults.numeric_js})')
+  for name, text in (
+      ('label_linf', 'largest accepted L-infinity distance of the label distribution'),
+      ('categorical_linf', 'same for the image format and colour mode'),
+      ('numeric_js', 'largest accepted Jensen-Shannon divergence of the numeric image features: '
+                     'size, file size, brightness...')):
+    group.add_argument(configs.flag_of('drift_' + name), type=float,
+                       help=f'{text} (default {getattr(defaults, name)})')
   group.add_argument('--on-drift', choices=ON_DRIFT_CHOICES,
                      help='"fail" stops the run before training when the data drifted from the '
                           'baseline; "warn" logs the report and trains (default '
@@ -81,15 +80,12 @@ def drift_settings(args: argparse.Namespace) -> Dict[str, object]:
 def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
   """The data-check, model and drift flags that every runner shares."""
   checks = parser.add_argument_group('data checks')
-  checks.add_argument('--test-fraction', type=float,
-                      help='share of validation/ held out as the test split, 0 < x < 1 '
-                           f'(default {configs.default("test_fraction")})')
-  checks.add_argument('--max-class-ratio', type=float,
-                      help="fail when a split's max/min class count exceeds this, >= 1 "
-                           f'(default {configs.default("max_class_ratio")})')
-  checks.add_argument('--max-skipped-fraction', type=float,
-                      help='fail when more than this share of files are not images, 0 to 1 '
-                           f'(default {configs.default("max_skipped_fraction")})')
+  for name, text in (
+      ('test_fraction', 'share of validation/ held out as the test split, 0 < x < 1'),
+      ('max_class_ratio', "fail when a split's max/min class count exceeds this, >= 1"),
+      ('max_skipped_fraction', 'fail when more than this share of files are not images, 0 to 1')):
+    checks.add_argument(configs.flag_of(name), type=float,
+                        help=f'{text} (default {configs.default(name)})')
   checks.add_argument('--split-ratios', type=_split_ratios, metavar='TRAIN,EVAL,TEST',
                       help='weights of the hash split of a root with class folders only (default '
                            + ','.join(map(str, configs.default('split_ratios').values())) + ')')
