@@ -63,7 +63,8 @@ def generate_statistics(data_root: str, stats_path: str, beam_args: List[str]):
   from tfx.components.example_gen import input_processor  # pylint: disable=g-import-not-at-top
   from tfx.proto import example_gen_pb2  # pylint: disable=g-import-not-at-top
   from tfx_bsl.public import tfxio  # pylint: disable=g-import-not-at-top
-  from components.image_example_gen import executor_config, images_to_examples, layout as layout_lib, splits  # pylint: disable=g-import-not-at-top
+  from components.image_example_gen import executor_config, images_to_examples, layout as layout_lib  # pylint: disable=g-import-not-at-top
+  from components.modules import features  # pylint: disable=g-import-not-at-top
   from pipeline import beam_presets  # pylint: disable=g-import-not-at-top
   from pipeline.pipeline import statistics_options  # pylint: disable=g-import-not-at-top
 
@@ -73,7 +74,7 @@ def generate_statistics(data_root: str, stats_path: str, beam_args: List[str]):
   processor = input_processor.FileBasedInputProcessor(data_root, splits)
   span, version = processor.resolve_span_and_version()
   pattern = processor.get_pattern_for_span_version(layout.file_pattern, span, version)
-  split_names = list(splits.SPLIT_NAMES)
+  split_names = list(features.SPLIT_NAMES)
   # The transform tags each example with its split; all splits are described together here, so
   # the pipeline's default split settings serve.
   config = {**executor_config.executor_settings(layout, configs.default('test_fraction'),

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
 from components.drift_thresholds import ON_DRIFT_CHOICES, DriftThresholds
 from components.modules import model_variants
+from components.modules.features import SPLIT_NAMES
 
 if TYPE_CHECKING:  # layout imports TensorFlow; this module stays light for the CLIs.
   from components.image_example_gen.layout import ImageLayout
@@ -21,7 +22,6 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODULES_DIR = os.path.join(REPO_ROOT, 'components', 'modules')
 TRANSFORM_MODULE_FILE = os.path.join(MODULES_DIR, 'preprocessing.py')
 TRAINER_MODULE_FILE = os.path.join(MODULES_DIR, 'trainer.py')
-SPLIT_NAMES = ('train', 'eval', 'test')
 
 # What each data set changes of the defaults below (the tutorial's transfer-learning recipe).
 DATASET_PRESETS: Dict[str, Dict[str, Any]] = {

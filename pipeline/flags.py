@@ -12,6 +12,7 @@ import os
 from typing import Dict, Optional
 
 from components.drift_thresholds import ON_DRIFT_CHOICES, DriftThresholds
+from components.modules import features
 from components.modules import model_variants
 from pipeline import beam_presets
 from pipeline import configs
@@ -45,9 +46,9 @@ def _split_ratios(text: str) -> Dict[str, int]:
     ratios = [int(part) for part in text.split(',')]
   except ValueError:
     ratios = []
-  if len(ratios) != len(configs.SPLIT_NAMES):
+  if len(ratios) != len(features.SPLIT_NAMES):
     raise argparse.ArgumentTypeError(f'{text!r} is not three positive integers TRAIN,EVAL,TEST')
-  return dict(zip(configs.SPLIT_NAMES, ratios))
+  return dict(zip(features.SPLIT_NAMES, ratios))
 
 
 def add_drift_arguments(parser: argparse.ArgumentParser) -> None:

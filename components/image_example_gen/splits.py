@@ -10,8 +10,9 @@ machine, run after run.
 import hashlib
 from typing import Any, Dict
 
-TRAIN, EVAL, TEST = 'train', 'eval', 'test'
-SPLIT_NAMES = (TRAIN, EVAL, TEST)
+from components.modules.features import SPLIT_NAMES
+
+TRAIN, EVAL, TEST = SPLIT_NAMES
 
 
 def hash_fraction(key: str) -> float:
