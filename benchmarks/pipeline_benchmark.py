@@ -21,6 +21,8 @@ from typing import Dict, List
 
 import psutil
 
+from pipeline import configs
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.environ.get('CATS_DOGS_SHARED', os.path.join(os.path.dirname(REPO), 'shared'))
 DATA = os.path.join(SHARED, 'datasets', 'cats_and_dogs_filtered')
@@ -69,7 +71,7 @@ def run_measured(command: List[str]) -> Dict[str, object]:
 
 
 def run_pipeline(workdir: str, epochs: int, fine_tune_epochs: int) -> Dict[str, object]:
-  from pipeline import configs, run_summary  # pylint: disable=g-import-not-at-top
+  from pipeline import run_summary  # pylint: disable=g-import-not-at-top
   pipeline_root = os.path.join(workdir, 'pipeline_root')
   measured = run_measured([
       sys.executable, 'local_runner.py', '--dataset', 'cats_and_dogs_filtered', '--data-root', DATA,
@@ -125,8 +127,10 @@ def to_markdown(result: Dict[str, object]) -> str:
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument('--epochs', type=int, default=20)
-  parser.add_argument('--fine-tune-epochs', type=int, default=0)
+  parser.add_argument('--epochs', type=int, default=configs.default('epochs'),
+                      help='training epochs of both runs (default %(default)s, the recipe\'s)')
+  parser.add_argument('--fine-tune-epochs', type=int, default=configs.default('fine_tune_epochs'),
+                      help='epochs of the pipeline\'s fine-tuning phase (default %(default)s: none)')
   parser.add_argument('--skip-keras', action='store_true', help='only run the pipeline')
   parser.add_argument('--name', default='pipeline_benchmark', help='result file name')
   args = parser.parse_args()
