@@ -1,6 +1,5 @@
 # One command each: set up, run the pipeline, run the tests.
 PYTHON := .venv/bin/python
-export TF_USE_LEGACY_KERAS := 1
 
 .PHONY: setup setup-airflow run test test-airflow benchmark validate predict benchmark-drift
 

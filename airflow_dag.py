@@ -12,39 +12,33 @@ Copy this file into Airflow's dags folder, in an environment where the project i
 Tasks run in Airflow workers and MLMD is SQLite under the pipeline root, so the scheduler and the
 workers must see the same paths (LocalExecutor on one machine, or a shared disk).
 """
-import contextlib
 import datetime
-import io
 import os
 import shlex
 
-os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 # The scheduler re-parses this file every 30 s or so; by default TFX would build a wheel of the
 # module files and copy it to the pipeline root at every parse. The workers import the installed
 # project, so the module files are used where they are.
 os.environ['UNSUPPORTED_DO_NOT_PACKAGE_USER_MODULES'] = '1'
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
+from pipeline import configs  # first: its package sets the Keras switch before TensorFlow loads
+from pipeline import flags
+from pipeline.airflow_launcher import AirflowComponentLauncher
+from pipeline.pipeline import create_pipeline
 from tfx.orchestration.airflow.airflow_dag_runner import AirflowDagRunner
 from tfx.orchestration.airflow.airflow_dag_runner import AirflowPipelineConfig
 
-import local_runner
-from pipeline import configs
-from pipeline.airflow_launcher import AirflowComponentLauncher
-from pipeline.pipeline import create_pipeline
-
 
 def pipeline_config() -> configs.PipelineConfig:
-  flags = os.environ.get('CATS_DOGS_PIPELINE_ARGS', '')
-  usage = io.StringIO()
+  """local_runner.py's flags from CATS_DOGS_PIPELINE_ARGS. Airflow shows only exceptions, as the
+  DAG's import error, so a bad flag raises one that names the variable and the flag."""
+  pipeline_args = os.environ.get('CATS_DOGS_PIPELINE_ARGS', '')
   try:
-    with contextlib.redirect_stderr(usage):
-      args = local_runner.build_parser().parse_args(shlex.split(flags))
-  except SystemExit:
-    # argparse exits; Airflow shows only exceptions, as the DAG's import error.
-    reason = usage.getvalue().strip().splitlines()[-1].split('error: ', 1)[-1]
-    raise ValueError(f'CATS_DOGS_PIPELINE_ARGS={flags!r}: {reason}') from None
-  return local_runner.config_from_args(args)
+    args = flags.local_parser(raise_errors=True).parse_args(shlex.split(pipeline_args))
+    return flags.local_config(args)
+  except (flags.FlagError, configs.ConfigError) as e:
+    raise ValueError(f'CATS_DOGS_PIPELINE_ARGS={pipeline_args!r}: {e}') from None
 
 
 def dag_config() -> dict:

@@ -5,23 +5,21 @@
         --pipeline-root gs://BUCKET/tfx --serving-dir gs://BUCKET/serving_model
 
 Nothing runs here. Every component runs in a container of --image, built from the Dockerfile,
-which holds the project at IMAGE_PROJECT_ROOT; the spec names the module files there. Submitting
-the spec and building the image: docs/running_at_scale.md.
+which holds the project at IMAGE_PROJECT_ROOT; the spec names the module files there. Building
+the image and submitting the spec: README.md, "Running at scale".
 """
-import os
-
-os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
-
-import argparse  # pylint: disable=g-import-not-at-top,wrong-import-position
+import argparse
 import contextlib
+import os
 import posixpath
 import re
 import sys
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
-import local_runner
+from pipeline import configs  # first: its package sets the Keras switch before TensorFlow loads
 from pipeline import beam_presets
-from pipeline import configs
+from pipeline import flags
+from pipeline import run_logging
 
 # Where the Dockerfile copies the project (keep the two in step).
 IMAGE_PROJECT_ROOT = '/pipeline'
@@ -52,8 +50,7 @@ def _class_names(text: str) -> Tuple[str, ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-  parser = argparse.ArgumentParser(
-      description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser = flags.FlagParser(description=__doc__)
   kfp = parser.add_argument_group('Kubeflow')
   kfp.add_argument('--image', required=True,
                    help='image built from the Dockerfile and pushed where the cluster pulls from; '
@@ -61,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
   kfp.add_argument('--output', default=os.path.join('build', PIPELINE_NAME + '.json'),
                    help='pipeline spec to write (default %(default)s)')
   kfp.add_argument('--pipeline-name', type=_pipeline_name, default=PIPELINE_NAME,
-                   help='default %(default)s')
+                   help='name of the pipeline in Kubeflow, [a-z0-9-] (default %(default)s)')
   data = parser.add_argument_group('data and outputs')
   data.add_argument('--data-root', required=True,
                     help='image folder tree the containers read, e.g. gs://BUCKET/cats_and_dogs_'
@@ -76,14 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help='artifacts, e.g. gs://BUCKET/tfx (metadata is the cluster\'s)')
   data.add_argument('--serving-dir', type=_url, required=True,
                     help='where blessed models are pushed, e.g. gs://BUCKET/serving_model')
-  data.add_argument('--dataset', choices=sorted(local_runner.DATASET_DEFAULTS),
+  data.add_argument('--dataset', choices=sorted(configs.DATASET_PRESETS),
                     default='cats_and_dogs_filtered',
                     help='recipe the model flags default to (default %(default)s)')
-  local_runner.add_model_arguments(parser)
+  flags.add_setting_arguments(parser)
   beam_presets.add_arguments(parser)
-  run = parser.add_argument_group('execution')
-  run.add_argument('--no-cache', action='store_true', help='re-run every component')
-  run.add_argument('--verbose', action='store_true', help='show TFX logs and tracebacks')
+  flags.add_execution_arguments(parser)
   return parser
 
 
@@ -110,7 +105,8 @@ def data_layout(args: argparse.Namespace):
 
 
 def config_from_args(args: argparse.Namespace) -> configs.PipelineConfig:
-  return configs.PipelineConfig(
+  return configs.PipelineConfig.for_dataset(
+      args.dataset,
       data_root=args.data_root,
       pipeline_root=args.pipeline_root,
       serving_dir=args.serving_dir,
@@ -120,7 +116,7 @@ def config_from_args(args: argparse.Namespace) -> configs.PipelineConfig:
       enable_cache=not args.no_cache,
       transform_module_file=image_path(configs.TRANSFORM_MODULE_FILE),
       trainer_module_file=image_path(configs.TRAINER_MODULE_FILE),
-      **local_runner.model_settings(args))
+      **flags.settings(args))
 
 
 @contextlib.contextmanager
@@ -164,10 +160,13 @@ def main(argv: Optional[List[str]] = None) -> int:
   args = parser.parse_args(argv)
   if args.layout and not args.class_names:
     parser.error('--layout needs --class-names')
-  local_runner.configure_logging(args.verbose)
+  run_logging.configure_logging(args.verbose)
   try:
     config = config_from_args(args)
     compile_pipeline(config, args.image, args.output)
+  except configs.ConfigError as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 2
   except Exception as e:  # pylint: disable=broad-except
     if args.verbose:
       raise

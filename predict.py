@@ -12,7 +12,6 @@ and CSV) and skipped; the batch goes on. Exit status: 0 all classified, 1 some f
 """
 import os
 
-os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -22,8 +21,11 @@ import json
 import sys
 from typing import Dict, Iterator, List, Optional, Sequence, TextIO
 
-REPO_ROOT = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_PIPELINE_ROOT = os.path.join(REPO_ROOT, 'runs', 'sample', 'pipeline_root')
+from pipeline import configs  # first: its package sets the Keras switch before TensorFlow loads
+from pipeline import flags
+
+# Where `make run` (local_runner.py with its defaults) keeps the pipeline root.
+DEFAULT_PIPELINE_ROOT = os.path.join(flags.run_dir(flags.DEFAULT_DATASET), 'pipeline_root')
 FORMATS = ('text', 'json', 'csv')
 
 
@@ -56,10 +58,10 @@ def resolve_model(model: Optional[str], pipeline_root: str) -> str:
     if versions:
       return os.path.join(model, str(versions[-1]))
     raise PredictError(f'{model} is neither a SavedModel nor a serving dir with numbered versions')
-  metadata_path = os.path.join(pipeline_root, 'metadata.sqlite')
+  metadata_path = configs.metadata_path_of(pipeline_root)
   if os.path.exists(metadata_path):
-    from pipeline import run_summary
-    pushed = run_summary.latest_pushed_model(metadata_path)
+    from pipeline import mlmd_runs
+    pushed = mlmd_runs.latest_pushed_model(mlmd_runs.open_store(metadata_path))
     if pushed:
       return pushed
   raise PredictError(f'no pushed model is recorded in {pipeline_root}; run the pipeline first '
@@ -92,7 +94,7 @@ class Classifier:
 def predict(classifier: Classifier, paths: List[str], batch_size: int,
             progress: bool) -> Iterator[Dict[str, object]]:
   """{'path', 'class', 'probabilities'} or {'path', 'error'} per file, in order."""
-  from components.image_example_gen import executor
+  from components.image_example_gen import image_properties
   from tqdm import tqdm
   with tqdm(total=len(paths), unit='image', disable=not progress, file=sys.stderr) as bar:
     for start in range(0, len(paths), batch_size):
@@ -101,9 +103,9 @@ def predict(classifier: Classifier, paths: List[str], batch_size: int,
         try:
           with open(path, 'rb') as f:
             data = f.read()
-          executor.inspect_image(data)  # the ExampleGen's own check: decodable by TensorFlow
+          image_properties.inspect_image(data)  # the ExampleGen's own check: decodable by TF
           batch.append((path, data))
-        except (OSError, executor.UnreadableImageError) as e:
+        except (OSError, image_properties.UnreadableImageError) as e:
           results[path] = {'path': path, 'error': str(e)}
       if batch:
         for (path, _), result in zip(batch, classifier.classify([data for _, data in batch])):
@@ -146,8 +148,7 @@ def write(results: Iterator[Dict[str, object]], class_names: Sequence[str], fmt:
 
 
 def build_parser() -> argparse.ArgumentParser:
-  parser = argparse.ArgumentParser(description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser = flags.FlagParser(description=__doc__)
   parser.add_argument('paths', nargs='+', metavar='PATH', help='image files and/or folders')
   parser.add_argument('--model', help='a SavedModel folder, or a serving dir (its newest version); '
                       'default: the latest model pushed by the pipeline at --pipeline-root')

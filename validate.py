@@ -16,14 +16,15 @@ errors.
 """
 import os
 
-os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
-import argparse  # pylint: disable=g-import-not-at-top,wrong-import-position
+# pylint: disable=g-import-not-at-top,wrong-import-position
+import argparse
 import sys
 from typing import List, Optional, Tuple
 
-from pipeline import drift as drift_settings
+from pipeline import configs  # first: its package sets the Keras switch before TensorFlow loads
+from pipeline import flags
 
 EXIT_CLEAN, EXIT_DRIFT, EXIT_USAGE = 0, 1, 2
 
@@ -33,8 +34,7 @@ class UsageError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-  parser = argparse.ArgumentParser(
-      description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser = flags.FlagParser(description=__doc__)
   parser.add_argument('--data-root', required=True,
                       help='the new images: DIR/train|validation/<class>/*, DIR/<class>/*, or '
                            'DIR/span-<N>/... (the latest span is read)')
@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help='where the report and anomalies go (default %(default)s)')
   parser.add_argument('--beam-arg', action='append', default=[], metavar='--FLAG=VALUE',
                       help='Beam pipeline argument, repeatable (default: DirectRunner, all cores)')
-  drift_settings.add_arguments(parser)
+  flags.add_drift_arguments(parser)
   return parser
 
 
@@ -63,7 +63,8 @@ def generate_statistics(data_root: str, stats_path: str, beam_args: List[str]):
   from tfx.components.example_gen import input_processor  # pylint: disable=g-import-not-at-top
   from tfx.proto import example_gen_pb2  # pylint: disable=g-import-not-at-top
   from tfx_bsl.public import tfxio  # pylint: disable=g-import-not-at-top
-  from components.image_example_gen import component, executor, layout as layout_lib  # pylint: disable=g-import-not-at-top
+  from components.image_example_gen import executor_config, images_to_examples, layout as layout_lib  # pylint: disable=g-import-not-at-top
+  from components.modules import features  # pylint: disable=g-import-not-at-top
   from pipeline import beam_presets  # pylint: disable=g-import-not-at-top
   from pipeline.pipeline import statistics_options  # pylint: disable=g-import-not-at-top
 
@@ -73,13 +74,15 @@ def generate_statistics(data_root: str, stats_path: str, beam_args: List[str]):
   processor = input_processor.FileBasedInputProcessor(data_root, splits)
   span, version = processor.resolve_span_and_version()
   pattern = processor.get_pattern_for_span_version(layout.file_pattern, span, version)
-  split_names = list(component.DEFAULT_SPLIT_RATIOS)
-  # The transform tags each example with its split; all splits are described together here.
-  config = {'class_names': list(layout.class_names), 'train_folder': layout_lib.TRAIN_FOLDER,
-            'test_fraction': 0.2, 'split_ratios': component.DEFAULT_SPLIT_RATIOS}
+  split_names = list(features.SPLIT_NAMES)
+  # The transform tags each example with its split; all splits are described together here, so
+  # the pipeline's default split settings serve.
+  config = {**executor_config.executor_settings(layout, configs.default('test_fraction'),
+                                                configs.default('max_skipped_fraction')),
+            'split_ratios': configs.default('split_ratios')}
   options = PipelineOptions(beam_args or beam_presets.direct())
   pipeline = beam.Pipeline(options=options)
-  results = pipeline | 'ToExamples' >> executor.ImagesToExamples(
+  results = pipeline | 'ToExamples' >> images_to_examples.ImagesToExamples(
       data_root, pattern, config, split_names)
   _ = ([results[split] for split in split_names]
        | 'AllSplits' >> beam.Flatten()
@@ -99,9 +102,8 @@ def load_baseline(args: argparse.Namespace) -> Tuple[object, object, str]:
   """(training statistics, schema, where they came from) of the baseline."""
   from google.protobuf import message, text_format  # pylint: disable=g-import-not-at-top
   import tensorflow_data_validation as tfdv  # pylint: disable=g-import-not-at-top
-  from ml_metadata import metadata_store  # pylint: disable=g-import-not-at-top
-  from tfx.orchestration import metadata  # pylint: disable=g-import-not-at-top
-  from components import drift  # pylint: disable=g-import-not-at-top
+  from components import drift_comparison  # pylint: disable=g-import-not-at-top
+  from pipeline import mlmd_runs  # pylint: disable=g-import-not-at-top
 
   if args.baseline_stats or args.schema:
     for path in (args.baseline_stats, args.schema):
@@ -121,111 +123,33 @@ def load_baseline(args: argparse.Namespace) -> Tuple[object, object, str]:
   if not args.pipeline_root:
     raise UsageError('no baseline: pass --pipeline-root ROOT (of a pipeline that has run) or '
                      '--baseline-stats and --schema.')
-  metadata_path = os.path.join(args.pipeline_root, 'metadata.sqlite')
-  if not os.path.isfile(metadata_path):
+  metadata_path = configs.metadata_path_of(args.pipeline_root)
+  try:
+    store = mlmd_runs.open_store(metadata_path)
+  except FileNotFoundError:
     raise UsageError(f'no pipeline run at {args.pipeline_root!r} ({metadata_path} is missing); '
-                     'run the pipeline first or pass --baseline-stats and --schema.')
-  store = metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(metadata_path))
-  baseline = drift.accepted_baseline(store)
+                     'run the pipeline first or pass --baseline-stats and --schema.') from None
+  baseline = mlmd_runs.accepted_baseline(store)
   if baseline is None:
     raise UsageError(f'the pipeline at {args.pipeline_root!r} has no run past its drift check '
                      'yet, so there is no baseline; run it first or pass --baseline-stats and '
                      '--schema.')
   statistics, schema = baseline
-  train = drift.COMPARED_SPLIT_PAIRS[0][1]
+  train = drift_comparison.COMPARED_SPLIT_PAIRS[0][1]
   return (tfdv.load_stats_binary(os.path.join(statistics.uri, f'Split-{train}', 'FeatureStats.pb')),
           tfdv.load_schema_text(os.path.join(schema.uri, 'schema.pbtxt')),
           f'the {train} split of the last run that passed the drift check ({statistics.uri})')
 
 
-def _feature_stats(statistics, name: str):
-  """The FeatureNameStatistics of ``name`` in the first data set of ``statistics``, or None."""
-  for feature in statistics.datasets[0].features:
-    if feature.path.step and feature.path.step[-1] == name:
-      return feature
-  return None
-
-
-def distributions_png(new_statistics, baseline_statistics, feature_names) -> bytes:
-  """One panel per feature: baseline vs new data, as shares of the examples (histogram buckets
-  of numeric features, values of categorical ones), from the TFDV statistics alone."""
-  import io  # pylint: disable=g-import-not-at-top
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use('Agg')
-  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
-
-  columns = 4
-  rows = -(-len(feature_names) // columns)
-  figure, axes = plt.subplots(rows, columns, figsize=(4 * columns, 2.6 * rows), squeeze=False)
-  for axis, name in zip(axes.flat, feature_names):
-    axis.set_title(name, fontsize=9)
-    categories = sorted({b.label for statistics in (baseline_statistics, new_statistics)
-                         for feature in [_feature_stats(statistics, name)] if feature
-                         for b in feature.string_stats.rank_histogram.buckets})
-    for offset, (statistics, label) in zip((-0.2, 0.2), ((baseline_statistics, 'baseline'),
-                                                         (new_statistics, 'new data'))):
-      feature = _feature_stats(statistics, name)
-      if feature is None:
-        continue
-      if feature.HasField('num_stats'):
-        histogram = next((h for h in feature.num_stats.histograms if h.type == h.STANDARD), None)
-        if histogram and histogram.buckets:
-          total = sum(b.sample_count for b in histogram.buckets) or 1
-          axis.stairs([b.sample_count / total for b in histogram.buckets],
-                      [histogram.buckets[0].low_value] + [b.high_value for b in histogram.buckets],
-                      label=label, fill=label == 'baseline', alpha=0.6)
-      else:
-        counts = {b.label: b.sample_count for b in feature.string_stats.rank_histogram.buckets}
-        total = sum(counts.values()) or 1
-        axis.bar([i + offset for i in range(len(categories))],
-                 [counts.get(c, 0) / total for c in categories], width=0.4, label=label)
-        axis.set_xticks(range(len(categories)), categories)
-    axis.tick_params(labelsize=7)
-  for axis in list(axes.flat)[len(feature_names):]:
-    axis.axis('off')
-  axes.flat[0].legend(fontsize=8)
-  figure.tight_layout()
-  buffer = io.BytesIO()
-  figure.savefig(buffer, format='png', dpi=80)
-  plt.close(figure)
-  return buffer.getvalue()
-
-
-def write_outputs(output_dir: str, new_statistics, baseline_statistics, anomalies,
-                  report: str) -> None:
-  """anomalies.pbtxt, report.txt, distributions.png and report.html in ``output_dir``."""
-  import html  # pylint: disable=g-import-not-at-top
-  import tensorflow_data_validation as tfdv  # pylint: disable=g-import-not-at-top
-  from tensorflow_data_validation.utils import display_util  # pylint: disable=g-import-not-at-top
-
-  from components import drift  # pylint: disable=g-import-not-at-top
-
-  tfdv.write_anomalies_text(anomalies, os.path.join(output_dir, 'anomalies.pbtxt'))
-  with open(os.path.join(output_dir, 'distributions.png'), 'wb') as f:
-    f.write(distributions_png(new_statistics, baseline_statistics, drift.COMPARED_FEATURES))
-  with open(os.path.join(output_dir, 'report.txt'), 'w') as f:
-    f.write(report + '\n')
-  page = [
-      '<html><head><meta charset="utf-8"><title>Image data validation</title></head><body>',
-      '<h1>New data against the baseline</h1>', f'<pre>{html.escape(report)}</pre>',
-      '<h2>TFDV anomalies</h2>', display_util.get_anomalies_dataframe(anomalies).to_html(),
-      '<h2>Distributions</h2><img src="distributions.png" alt="baseline vs new data">',
-      # Facets Overview: loads its scripts from the web when the page is opened.
-      '<h2>Facets Overview (needs a network: loads its scripts from the web)</h2>',
-      display_util.get_statistics_html(new_statistics, baseline_statistics,
-                                       lhs_name='new data', rhs_name='baseline'),
-      '</body></html>']
-  with open(os.path.join(output_dir, 'report.html'), 'w') as f:
-    f.write('\n'.join(page))
-
-
 def validate(args: argparse.Namespace) -> Tuple[int, str]:
   """Runs the check; returns (exit status, report)."""
   import tensorflow_data_validation as tfdv  # pylint: disable=g-import-not-at-top
-  from components import drift  # pylint: disable=g-import-not-at-top
+  from components import drift_comparison as drift  # pylint: disable=g-import-not-at-top
+  from pipeline import validation_report  # pylint: disable=g-import-not-at-top
   from components.image_example_gen import DataLayoutError  # pylint: disable=g-import-not-at-top
   from components.image_example_gen import detect_layout  # pylint: disable=g-import-not-at-top
 
+  thresholds = flags.drift_settings(args)['drift_thresholds']
   data_root = os.path.abspath(args.data_root)
   try:  # names only: a broken tree fails before anything is computed
     detect_layout(data_root)
@@ -235,7 +159,6 @@ def validate(args: argparse.Namespace) -> Tuple[int, str]:
   os.makedirs(args.output_dir, exist_ok=True)
   new_statistics, seen, skipped = generate_statistics(
       data_root, os.path.join(args.output_dir, 'statistics.pb'), args.beam_arg)
-  thresholds = drift_settings.thresholds_from_args(args)
   anomalies = tfdv.validate_statistics(
       new_statistics, drift.with_drift_comparators(schema, thresholds),
       previous_statistics=baseline_statistics)
@@ -246,7 +169,8 @@ def validate(args: argparse.Namespace) -> Tuple[int, str]:
       f'baseline: {source}', '', drift.format_report(rows), '',
       f'{len(flagged)} finding(s): the new data differs from the baseline' if flagged else
       'no drift and no anomalies: the new data looks like the baseline'])
-  write_outputs(args.output_dir, new_statistics, baseline_statistics, anomalies, report)
+  validation_report.write_outputs(args.output_dir, new_statistics, baseline_statistics, anomalies,
+                                  report)
   return (EXIT_DRIFT if flagged else EXIT_CLEAN), report
 
 
@@ -254,7 +178,7 @@ def main(argv: Optional[List[str]] = None) -> int:
   args = build_parser().parse_args(argv)
   try:
     status, report = validate(args)
-  except UsageError as e:
+  except (UsageError, configs.ConfigError) as e:
     print(f'error: {e}', file=sys.stderr)
     return EXIT_USAGE
   print(report)

@@ -15,9 +15,8 @@ import sys
 import tempfile
 import time
 
-os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
-
-# pylint: disable=wrong-import-position
+from pipeline import configs  # first: its package sets the Keras switch before TensorFlow loads
+# pylint: disable=g-bad-import-order
 from tfx import v1 as tfx
 
 from benchmarks.pipeline_benchmark import DATA, RESULTS
@@ -38,10 +37,12 @@ def replicated_tree(copies: int, out: str) -> str:
 
 
 def run_once(workers: int, data_root: str, root: str) -> dict:
-  example_gen = ImageExampleGen(input_base=data_root)
+  example_gen = ImageExampleGen(
+      input_base=data_root, **{name: configs.default(name) for name in (
+          'test_fraction', 'split_ratios', 'max_skipped_fraction')})
   statistics_gen = tfx.components.StatisticsGen(
       examples=example_gen.outputs['examples'], stats_options=statistics_options())
-  metadata_path = os.path.join(root, 'metadata.sqlite')
+  metadata_path = configs.metadata_path_of(root)
   pipeline = tfx.dsl.Pipeline(
       pipeline_name='beam_scaling', pipeline_root=root,
       components=[example_gen, statistics_gen],

@@ -18,13 +18,11 @@ import tempfile
 import time
 from typing import Callable, List
 
-os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
-
-# pylint: disable=wrong-import-position
 from PIL import Image
 from PIL import ImageEnhance
 
 from benchmarks.pipeline_benchmark import DATA, RESULTS
+import components  # pylint: disable=unused-import  # sets the Keras switch before TensorFlow loads
 
 CLASSES = ('cats', 'dogs')
 
@@ -105,7 +103,7 @@ def run_case(data_root: str, baseline_flags: List[str], output_dir: str,
              beam_args: List[str]) -> dict:
   """validate.py's verdict on ``data_root``: exit status, flagged features, every score."""
   import validate  # pylint: disable=g-import-not-at-top
-  from components import drift  # pylint: disable=g-import-not-at-top
+  from components import drift_comparison  # pylint: disable=g-import-not-at-top
   args = validate.build_parser().parse_args(
       ['--data-root', data_root, '--output-dir', output_dir, *baseline_flags,
        *[f'--beam-arg={arg}' for arg in beam_args]])
@@ -113,7 +111,7 @@ def run_case(data_root: str, baseline_flags: List[str], output_dir: str,
   status, report = validate.validate(args)
   import tensorflow_data_validation as tfdv  # pylint: disable=g-import-not-at-top
   anomalies = tfdv.load_anomalies_text(os.path.join(output_dir, 'anomalies.pbtxt'))
-  rows = drift.findings(anomalies, drift.COMPARED_FEATURES)
+  rows = drift_comparison.findings(anomalies, drift_comparison.COMPARED_FEATURES)
   return {
       'exit_status': status,
       'seconds': round(time.time() - start, 1),
@@ -159,7 +157,7 @@ def main() -> int:
   if not os.path.isdir(DATA):
     print(f'skipped: {DATA} is absent')
     return 0
-  from pipeline.drift import DriftThresholds  # pylint: disable=g-import-not-at-top
+  from components.drift_thresholds import DriftThresholds  # pylint: disable=g-import-not-at-top
   per_class = 500  # all of the validation images
   beam_args = ['--direct_running_mode=multi_processing', '--direct_num_workers=2']
   work = tempfile.mkdtemp(prefix='drift_benchmark_')

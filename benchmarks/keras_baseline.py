@@ -9,20 +9,22 @@ import json
 import os
 import time
 
-os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
-
-import tensorflow as tf  # pylint: disable=wrong-import-position
+from pipeline import configs  # first: its package sets the Keras switch before TensorFlow loads
+import tensorflow as tf  # pylint: disable=g-bad-import-order
 
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--data-root', required=True)
   parser.add_argument('--weights', required=True)
-  parser.add_argument('--alpha', type=float, default=1.0)
-  parser.add_argument('--epochs', type=int, default=20)
+  parser.add_argument('--alpha', type=float, default=configs.default('alpha'),
+                      help='MobileNetV2 width multiplier (default %(default)s)')
+  parser.add_argument('--epochs', type=int, default=configs.default('epochs'),
+                      help='training epochs (default %(default)s)')
   args = parser.parse_args()
 
-  size, batch = (160, 160), 32
+  size = (configs.default('image_size'),) * 2
+  batch = configs.default('batch_size')
   train = tf.keras.utils.image_dataset_from_directory(
       os.path.join(args.data_root, 'train'), shuffle=True, batch_size=batch, image_size=size)
   validation = tf.keras.utils.image_dataset_from_directory(
@@ -42,9 +44,9 @@ def main():
   x = tf.keras.applications.mobilenet_v2.preprocess_input(x)
   x = base(x, training=False)
   x = tf.keras.layers.GlobalAveragePooling2D()(x)
-  x = tf.keras.layers.Dropout(0.2)(x)
+  x = tf.keras.layers.Dropout(configs.default('dropout'))(x)
   model = tf.keras.Model(inputs, tf.keras.layers.Dense(2)(x))
-  model.compile(optimizer=tf.keras.optimizers.Adam(1e-4),
+  model.compile(optimizer=tf.keras.optimizers.Adam(configs.default('learning_rate')),
                 loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 metrics=['accuracy'])
   start = time.time()

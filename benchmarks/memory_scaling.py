@@ -74,14 +74,14 @@ def make_scaled_tree(scale: int, out: str) -> str:
 
 def run_stages(data_root: str, workdir: str) -> None:
   """Runs the pipeline's components up to Transform (called in a child process)."""
-  import local_runner  # pylint: disable=g-import-not-at-top
+  from pipeline import flags  # pylint: disable=g-import-not-at-top
   from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
   from pipeline.pipeline import create_pipeline  # pylint: disable=g-import-not-at-top
-  args = local_runner.build_parser().parse_args([
+  args = flags.local_parser().parse_args([
       '--dataset', 'cats_and_dogs_filtered', '--data-root', data_root,
       '--pipeline-root', os.path.join(workdir, 'pipeline_root'),
       '--serving-dir', os.path.join(workdir, 'serving')])
-  pipeline = create_pipeline(local_runner.config_from_args(args))
+  pipeline = create_pipeline(flags.local_config(args))
   ids = [component.id for component in pipeline.components]
   stages = pipeline.components[:ids.index(STAGES_END) + 1]
   for component in stages:  # cut the links to the training part
@@ -93,13 +93,13 @@ def run_stages(data_root: str, workdir: str) -> None:
 
 
 def measure(data_root: str, images: int) -> Dict[str, object]:
-  from pipeline import run_summary  # pylint: disable=g-import-not-at-top
+  from pipeline import configs, run_summary  # pylint: disable=g-import-not-at-top
   workdir = tempfile.mkdtemp(prefix='cats-dogs-memory-')
   try:
     measured = run_measured([sys.executable, '-m', 'benchmarks.memory_scaling', '--run-stages',
                              data_root, '--workdir', workdir])
     executions = run_summary.summarize(
-        os.path.join(workdir, 'pipeline_root', 'metadata.sqlite')).executions
+        configs.metadata_path_of(os.path.join(workdir, 'pipeline_root'))).executions
     return {'images': images, 'raw_bytes': du(data_root),
             'wall_seconds': measured['wall_seconds'],
             'peak_memory_bytes': measured['peak_memory_bytes'],

@@ -21,6 +21,8 @@ from typing import Dict, List
 
 import psutil
 
+from pipeline import configs
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.environ.get('CATS_DOGS_SHARED', os.path.join(os.path.dirname(REPO), 'shared'))
 DATA = os.path.join(SHARED, 'datasets', 'cats_and_dogs_filtered')
@@ -39,7 +41,7 @@ def run_measured(command: List[str]) -> Dict[str, object]:
   Memory is the proportional set size (PSS) summed over the process tree: Beam's worker processes
   map the same TensorFlow libraries, which a plain RSS sum would count once per process.
   """
-  env = dict(os.environ, TF_USE_LEGACY_KERAS='1', PYTHONUNBUFFERED='1')
+  env = dict(os.environ, PYTHONUNBUFFERED='1')
   start = time.time()
   process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
   peak = [0]
@@ -76,7 +78,7 @@ def run_pipeline(workdir: str, epochs: int, fine_tune_epochs: int) -> Dict[str, 
       '--weights', WEIGHTS, '--alpha', '1.0', '--epochs', str(epochs),
       '--fine-tune-epochs', str(fine_tune_epochs),
       '--pipeline-root', pipeline_root, '--serving-dir', os.path.join(workdir, 'serving')])
-  summary = run_summary.summarize(os.path.join(pipeline_root, 'metadata.sqlite'))
+  summary = run_summary.summarize(configs.metadata_path_of(pipeline_root))
   return {
       'wall_seconds': measured['wall_seconds'],
       'peak_memory_bytes': measured['peak_memory_bytes'],
@@ -88,7 +90,7 @@ def run_pipeline(workdir: str, epochs: int, fine_tune_epochs: int) -> Dict[str, 
 
 
 def run_keras(epochs: int) -> Dict[str, object]:
-  measured = run_measured([sys.executable, os.path.join('benchmarks', 'keras_baseline.py'),
+  measured = run_measured([sys.executable, '-m', 'benchmarks.keras_baseline',
                            '--data-root', DATA, '--weights', WEIGHTS, '--epochs', str(epochs)])
   result = json.loads(measured['stdout'].strip().splitlines()[-1])
   result.update(wall_seconds=measured['wall_seconds'], peak_memory_bytes=measured['peak_memory_bytes'])
@@ -125,8 +127,10 @@ def to_markdown(result: Dict[str, object]) -> str:
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument('--epochs', type=int, default=20)
-  parser.add_argument('--fine-tune-epochs', type=int, default=0)
+  parser.add_argument('--epochs', type=int, default=configs.default('epochs'),
+                      help='training epochs of both runs (default %(default)s, the recipe\'s)')
+  parser.add_argument('--fine-tune-epochs', type=int, default=configs.default('fine_tune_epochs'),
+                      help='epochs of the pipeline\'s fine-tuning phase (default %(default)s: none)')
   parser.add_argument('--skip-keras', action='store_true', help='only run the pipeline')
   parser.add_argument('--name', default='pipeline_benchmark', help='result file name')
   args = parser.parse_args()

@@ -27,7 +27,7 @@ import psutil
 
 from benchmarks.pipeline_benchmark import DATA, RESULTS, WEIGHTS, du, run_measured
 from components.modules import model_variants
-import local_runner
+from pipeline import configs
 
 DATASET = 'cats_and_dogs_filtered'
 # The tutorial's figures as quoted in the project's issue 5: validation accuracy of each model,
@@ -41,10 +41,9 @@ PUBLISHED = {
 
 
 def learning_rate(variant: model_variants.ModelVariant) -> float:
-  """The variant's default, as local_runner resolves it when --learning-rate is not given."""
-  if variant.learning_rate is not None:
-    return variant.learning_rate
-  return local_runner.DATASET_DEFAULTS[DATASET]['learning_rate']
+  """The variant's default, as PipelineConfig resolves it when --learning-rate is not given."""
+  return configs.dataset_settings(DATASET, model=variant.name).get(
+      'learning_rate', configs.default('learning_rate'))
 
 
 def best_eval_accuracy(pipeline_root: str) -> Optional[Dict[str, float]]:
@@ -82,7 +81,7 @@ def run_variant(name: str, epochs: int, workdir: str) -> Dict[str, object]:
   except SystemExit as e:  # run_measured's way of saying the run failed
     result['error'] = str(e)
     return result
-  summary = run_summary.summarize(os.path.join(pipeline_root, 'metadata.sqlite'))
+  summary = run_summary.summarize(configs.metadata_path_of(pipeline_root))
   trainer = summary.executions.get('Trainer')
   result.update(
       test_accuracy=summary.test_metrics.get('sparse_categorical_accuracy'),
@@ -156,16 +155,17 @@ def main(argv: Optional[List[str]] = None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--markdown-only', action='store_true',
                       help='only rewrite the .md file from the .json file of an earlier run')
-  positive_int = local_runner._positive_int  # pylint: disable=protected-access
-  parser.add_argument('--epochs', type=positive_int, default=15,
+  parser.add_argument('--epochs', type=int, default=15,
                       help="epochs of the CNNs (default %(default)s, the tutorial's)")
-  parser.add_argument('--transfer-epochs', type=positive_int,
-                      default=local_runner.DATASET_DEFAULTS[DATASET]['epochs'],
+  parser.add_argument('--transfer-epochs', type=int, default=configs.dataset_settings(DATASET).get(
+                          'epochs', configs.default('epochs')),
                       help='epochs of mobilenet_v2 (default %(default)s, the pipeline\'s recipe)')
   parser.add_argument('--models', type=_models, default=list(model_variants.VARIANTS),
                       metavar='NAME,NAME', help='which variants (default: all four)')
   parser.add_argument('--name', default='tutorial_models', help='result file name')
   args = parser.parse_args(argv)
+  if min(args.epochs, args.transfer_epochs) < 1:
+    parser.error('--epochs and --transfer-epochs must be positive integers')
   if args.markdown_only:
     with open(os.path.join(RESULTS, f'{args.name}.json')) as f:
       print(write(json.load(f), args.name))

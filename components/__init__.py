@@ -1,7 +1,9 @@
 """Custom TFX pieces of the cats-vs-dogs pipeline.
 
-TFT and TFMA 1.16 expect Keras 2 (tf-keras); TensorFlow 2.16 picks Keras 3 unless told otherwise, so
-every entry point that imports this package gets the legacy switch before TensorFlow reads it.
+TFT and TFMA 1.16 expect Keras 2 (tf-keras); TensorFlow 2.16 picks Keras 3 unless told otherwise.
+This is the one place that sets the switch: every entry point (the runners, validate.py,
+predict.py, the benchmarks, TFX's executors and Beam workers loading the module files) imports
+this package, directly or through ``pipeline``, before TensorFlow.
 LabelBalanceReport and DriftReport are importable from here because Kubeflow V2 containers load
 custom artifact classes by their TYPE_NAME, which must be ``<module>.<Class>``.
 """
@@ -16,6 +18,6 @@ def __getattr__(name):
     from components.label_balance import LabelBalanceReport  # pylint: disable=g-import-not-at-top
     return LabelBalanceReport
   if name == 'DriftReport':
-    from components.drift import DriftReport  # pylint: disable=g-import-not-at-top
+    from components.drift_gate import DriftReport  # pylint: disable=g-import-not-at-top
     return DriftReport
   raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

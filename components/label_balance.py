@@ -46,7 +46,7 @@ def imbalance_ratio(counts: Dict[str, int]) -> float:
 def LabelBalance(  # pylint: disable=invalid-name
     statistics: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.ExampleStatistics],
     report: tfx.dsl.components.OutputArtifact[LabelBalanceReport],
-    max_class_ratio: tfx.dsl.components.Parameter[float] = 1.5,
+    max_class_ratio: tfx.dsl.components.Parameter[float],
     gated_splits: tfx.dsl.components.Parameter[str] = 'train',
 ) -> None:
   """Writes the class counts of every split; fails when a gated split's max/min ratio is too high.

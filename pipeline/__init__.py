@@ -1,4 +1,2 @@
 """Pipeline definition: one config object (configs.PipelineConfig) -> create_pipeline(...)."""
-import os
-
-os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+import components  # pylint: disable=unused-import  # sets the Keras switch before TensorFlow loads

@@ -8,10 +8,12 @@ storage they can reach (gs://, s3://, hdfs://).
 import argparse
 from typing import List, Optional
 
+from pipeline.configs import ConfigError
+
 PRESETS = ('direct', 'dataflow', 'flink', 'spark')
 
 
-class BeamPresetError(ValueError):
+class BeamPresetError(ConfigError):
   """A preset is missing a value it needs; the message names the flag to pass."""
 
 

@@ -1,9 +1,18 @@
-"""The one configuration object that flows from a runner's CLI into ``create_pipeline``."""
+"""PipelineConfig: every setting of a run, its default and its check, declared once.
+
+The runners build it from their flags (pipeline/flags.py), a flag's name being the field's with
+dashes; ``create_pipeline`` hands the settings to the components, which declare no defaults of
+their own. Every check runs here, at construction, so a bad value fails before any work with one
+line that names the flag. A data set's preset (``DATASET_PRESETS``) overlays the defaults, and a
+model variant's learning rate overlays the preset (``for_dataset``).
+"""
 import dataclasses
 import os
-from typing import TYPE_CHECKING, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
-from pipeline.drift import DriftThresholds
+from components.drift_thresholds import ON_DRIFT_CHOICES, DriftThresholds
+from components.modules import model_variants
+from components.modules.features import SPLIT_NAMES
 
 if TYPE_CHECKING:  # layout imports TensorFlow; this module stays light for the CLIs.
   from components.image_example_gen.layout import ImageLayout
@@ -13,6 +22,24 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODULES_DIR = os.path.join(REPO_ROOT, 'components', 'modules')
 TRANSFORM_MODULE_FILE = os.path.join(MODULES_DIR, 'preprocessing.py')
 TRAINER_MODULE_FILE = os.path.join(MODULES_DIR, 'trainer.py')
+
+# What each data set changes of the defaults below (the tutorial's transfer-learning recipe).
+DATASET_PRESETS: Dict[str, Dict[str, Any]] = {
+    # Synthetic and easy: a small MobileNetV2 trained from scratch learns it offline in minutes.
+    'sample': dict(weights='none', alpha=0.35, image_size=96, batch_size=16, learning_rate=1e-3,
+                   accuracy_threshold=0.8),
+    # The tutorial's recipe: the defaults themselves.
+    'cats_and_dogs_filtered': {},
+}
+
+
+class ConfigError(ValueError):
+  """A setting out of range, or settings that cannot work together; the message names the flag."""
+
+
+def flag_of(field: str) -> str:
+  """The command-line flag of a PipelineConfig field: its name with dashes."""
+  return '--' + field.replace('_', '-')
 
 
 @dataclasses.dataclass
@@ -24,9 +51,11 @@ class PipelineConfig:
   pipeline_name: str = PIPELINE_NAME
   # MLMD SQLite file; defaults to <pipeline_root>/metadata.sqlite. None under Kubeflow/Vertex.
   metadata_path: Optional[str] = None
-  # Data.
+  # Data and its checks.
   test_fraction: float = 0.2
-  split_ratios: Optional[Dict[str, int]] = None
+  # Weights of the hash split of a root with class folders only.
+  split_ratios: Dict[str, int] = dataclasses.field(
+      default_factory=lambda: {'train': 8, 'eval': 1, 'test': 1})
   max_skipped_fraction: float = 0.01
   max_class_ratio: float = 1.5
   # Drift from the baseline (the last data that passed this check): thresholds, and 'fail' to stop
@@ -36,11 +65,10 @@ class PipelineConfig:
   # The data root's layout when it cannot be listed where the pipeline is compiled (a gs:// root
   # on a build machine); None reads it from data_root.
   layout: Optional['ImageLayout'] = None
-  # Preprocessing and model.
+  # Preprocessing and model: one of the tutorial's four models (model_variants.py); weights, alpha
+  # and fine-tuning apply to mobilenet_v2 only.
   image_size: int = 160
-  # One of the tutorial's four models (components/modules/model_variants.py); weights, alpha and
-  # fine-tuning apply to mobilenet_v2 only.
-  model: str = 'mobilenet_v2'
+  model: str = model_variants.MOBILENET_V2
   weights: str = 'imagenet'
   alpha: float = 1.0
   dropout: float = 0.2
@@ -53,7 +81,7 @@ class PipelineConfig:
   fine_tune_at: int = 100
   fine_tune_learning_rate: float = 1e-5
   cache_images: bool = True
-  # Evaluation gate.
+  # Evaluation gate: the Evaluator blesses a model at or above this test accuracy.
   accuracy_threshold: float = 0.9
   # Execution.
   beam_pipeline_args: List[str] = dataclasses.field(default_factory=list)
@@ -63,24 +91,96 @@ class PipelineConfig:
 
   def __post_init__(self):
     if self.metadata_path is None and '://' not in self.pipeline_root:
-      self.metadata_path = os.path.join(self.pipeline_root, 'metadata.sqlite')
+      self.metadata_path = metadata_path_of(self.pipeline_root)
+    self._check()
+
+  @classmethod
+  def for_dataset(cls, dataset: str, **settings: Any) -> 'PipelineConfig':
+    """A config of ``dataset``'s settings (``dataset_settings``)."""
+    return cls(**dataset_settings(dataset, **settings))
+
+  def _check(self) -> None:
+    """Raises ConfigError on the first setting out of range, naming its flag."""
+    def require(ok: bool, name: str, what: str) -> None:
+      if not ok:
+        raise ConfigError(f'{flag_of(name)}: {getattr(self, name)!r} {what}')
+
+    for name in ('epochs', 'batch_size', 'image_size'):
+      require(_is_int(getattr(self, name)) and getattr(self, name) >= 1, name,
+              'is not a positive integer')
+    for name in ('fine_tune_epochs', 'fine_tune_at'):
+      require(_is_int(getattr(self, name)) and getattr(self, name) >= 0, name,
+              'is not an integer >= 0')
+    for name in ('alpha', 'learning_rate', 'fine_tune_learning_rate'):
+      require(getattr(self, name) > 0, name, 'is not a positive number')
+    require(0 < self.test_fraction < 1, 'test_fraction',
+            'is not a fraction in (0, 1): validation/ must give both eval and test images')
+    for name in ('max_skipped_fraction', 'accuracy_threshold'):
+      require(0 <= getattr(self, name) <= 1, name, 'is not a fraction in [0, 1]')
+    for name in ('dropout', 'rotation_factor'):
+      require(0 <= getattr(self, name) < 1, name, 'is not in [0, 1)')
+    require(self.max_class_ratio >= 1, 'max_class_ratio',
+            'is below 1; the max/min class count ratio of any split is at least 1')
+    ratios = self.split_ratios
+    require(sorted(ratios) == sorted(SPLIT_NAMES) and all(
+        _is_int(r) and r >= 1 for r in ratios.values()), 'split_ratios',
+            'is not three positive integers TRAIN,EVAL,TEST')
+    check_drift_settings(self.drift_thresholds, self.on_drift)
+    require(self.model in model_variants.VARIANTS, 'model',
+            f'is not one of {", ".join(model_variants.VARIANTS)}')
+    if self.fine_tune_epochs > 0 and not model_variants.VARIANTS[self.model].transfer:
+      raise ConfigError(
+          f'--fine-tune-epochs {self.fine_tune_epochs} unfreezes a pretrained base; --model '
+          f'{self.model} has none (fine-tuning applies to --model {model_variants.MOBILENET_V2} '
+          'only)')
+    if self.serving_dir == self.pipeline_root:
+      raise ConfigError('--serving-dir must differ from --pipeline-root: a model server would try '
+                        'to load the artifact folders as model versions')
 
   def trainer_custom_config(self, class_names: Sequence[str]) -> Dict[str, object]:
     """What the Trainer's run_fn reads: the class names (label id i is class_names[i]) and the
     hyperparameters."""
     return {
         'class_names': list(class_names),
-        'image_size': self.image_size,
-        'model': self.model,
-        'weights': self.weights,
-        'alpha': self.alpha,
-        'dropout': self.dropout,
-        'rotation_factor': self.rotation_factor,
-        'epochs': self.epochs,
-        'batch_size': self.batch_size,
-        'learning_rate': self.learning_rate,
-        'fine_tune_epochs': self.fine_tune_epochs,
-        'fine_tune_at': self.fine_tune_at,
-        'fine_tune_learning_rate': self.fine_tune_learning_rate,
-        'cache_images': self.cache_images,
+        **{name: getattr(self, name) for name in (
+            'image_size', 'model', 'weights', 'alpha', 'dropout', 'rotation_factor', 'epochs',
+            'batch_size', 'learning_rate', 'fine_tune_epochs', 'fine_tune_at',
+            'fine_tune_learning_rate', 'cache_images')},
     }
+
+
+def dataset_settings(dataset: str, **settings: Any) -> Dict[str, Any]:
+  """The fields that differ from the defaults: ``dataset``'s preset, overlaid by the model
+  variant's learning rate (when ``learning_rate`` is not given), then by ``settings``; a None
+  value counts as not given."""
+  given = {name: value for name, value in settings.items() if value is not None}
+  chosen = {**DATASET_PRESETS[dataset], **given}
+  variant = model_variants.VARIANTS.get(chosen.get('model', default('model')))
+  if 'learning_rate' not in given and variant and variant.learning_rate is not None:
+    chosen['learning_rate'] = variant.learning_rate
+  return chosen
+
+
+def metadata_path_of(pipeline_root: str) -> str:
+  """The local MLMD store of a pipeline root."""
+  return os.path.join(pipeline_root, 'metadata.sqlite')
+
+
+def check_drift_settings(thresholds: DriftThresholds, on_drift: str) -> None:
+  """The drift settings' checks, shared with validate.py, which has no whole PipelineConfig."""
+  for name, value in dataclasses.asdict(thresholds).items():
+    if not value > 0:
+      raise ConfigError(f'{flag_of("drift_" + name)}: {value!r} is not a positive number')
+  if on_drift not in ON_DRIFT_CHOICES:
+    raise ConfigError(f'--on-drift: {on_drift!r} is not one of {ON_DRIFT_CHOICES}')
+
+
+def _is_int(value: Any) -> bool:
+  return isinstance(value, int) and not isinstance(value, bool)
+
+
+def default(name: str) -> Any:
+  """The default of PipelineConfig's field ``name``, for flags' help texts and for tools such as
+  validate.py that need a setting without a whole run."""
+  field = {f.name: f for f in dataclasses.fields(PipelineConfig)}[name]
+  return field.default_factory() if field.default is dataclasses.MISSING else field.default

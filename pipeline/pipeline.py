@@ -8,14 +8,15 @@ from tfx.components.distribution_validator.component import DistributionValidato
 from ml_metadata.proto import metadata_store_pb2
 
 from components.atomic_pusher import AtomicPusher
-from components.drift import (ACCEPTED_KEY, COMPARED_SPLIT_PAIRS, AcceptedStatistics, DriftGate,
-                              LatestOrNoStatisticsStrategy, distribution_validator_config)
+from components.drift_comparison import COMPARED_SPLIT_PAIRS, distribution_validator_config
+from components.drift_gate import (ACCEPTED_KEY, AcceptedStatistics, DriftGate,
+                                   LatestOrNoStatisticsStrategy)
+from components.drift_thresholds import DriftThresholds
 from components.image_example_gen import ImageExampleGen, detect_layout
 from components.image_schema import ImageSchema
 from components.label_balance import LabelBalance
 from components.modules import features
 from pipeline.configs import PipelineConfig
-from pipeline.drift import DriftThresholds
 
 
 def statistics_options() -> tfdv.StatsOptions:

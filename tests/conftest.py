@@ -1,10 +1,10 @@
 """Shared fixtures: real images from ../shared when present, small image trees made on the fly."""
 import os
 
-os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
-import pytest  # pylint: disable=wrong-import-position
+import components  # pylint: disable=unused-import,wrong-import-position  # the Keras switch, first
+import pytest  # pylint: disable=wrong-import-position,g-bad-import-order
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.environ.get('CATS_DOGS_SHARED', os.path.join(os.path.dirname(REPO_ROOT), 'shared'))
@@ -72,10 +72,11 @@ def saved_model_dir(transform_output, tmp_path_factory):
   if not os.path.exists(WEIGHTS_035):
     pytest.skip(f'pretrained weights not available at {WEIGHTS_035}')
   import numpy as np  # pylint: disable=g-import-not-at-top
-  from components.modules import model as model_lib, signatures  # pylint: disable=g-import-not-at-top
+  from components.modules import model as model_lib, model_variants, signatures  # pylint: disable=g-import-not-at-top
   class_names = ['cats', 'dogs']
   model = model_lib.build_model(num_classes=len(class_names), image_size=TEST_IMAGE_SIZE,
-                                alpha=0.35, weights=WEIGHTS_035, dropout=0.0, learning_rate=1e-3)
+                                alpha=0.35, weights=WEIGHTS_035, dropout=0.0, learning_rate=1e-3,
+                                model=model_variants.MOBILENET_V2)
   # An untrained head scores every image 50/50; random weights make the outputs distinct.
   logits = model.get_layer('logits')
   kernel = np.random.RandomState(0).normal(0, 1, logits.kernel.shape)

@@ -43,5 +43,5 @@ def test_bad_pipeline_args_are_an_import_error_that_names_them(load_dag_file):
   dagbag = load_dag_file('--epochs 0')
   assert not dagbag.dags
   error, = dagbag.import_errors.values()
-  assert error.endswith("CATS_DOGS_PIPELINE_ARGS='--epochs 0': argument --epochs: 0 is not a "
-                        'positive integer\n')
+  assert error.endswith("CATS_DOGS_PIPELINE_ARGS='--epochs 0': --epochs: 0 is not a positive "
+                        'integer\n')

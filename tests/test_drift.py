@@ -15,17 +15,18 @@ from tfx.types import standard_artifacts
 from tfx.types import standard_component_specs
 from tfx.utils import json_utils
 
-from components import drift
+from components import drift_comparison, drift_gate
+from components.drift_thresholds import DriftThresholds
 from components.modules import features
-from pipeline.drift import DriftThresholds
+from pipeline import configs, flags, mlmd_runs
 
 
 def test_config_compares_categories_by_l_infinity_and_numbers_by_jensen_shannon():
-  config = drift.distribution_validator_config(
+  config = drift_comparison.distribution_validator_config(
       DriftThresholds(label_linf=0.05, categorical_linf=0.2, numeric_js=0.3))
   comparators = {'.'.join(f.path.step): f.distribution_comparator
                  for f in config.default_slice_config.feature}
-  assert set(comparators) == set(drift.COMPARED_FEATURES)
+  assert set(comparators) == set(drift_comparison.COMPARED_FEATURES)
   assert comparators[features.LABEL_NAME_KEY].infinity_norm.threshold == 0.05
   assert comparators[features.FORMAT_KEY].infinity_norm.threshold == 0.2
   assert comparators[features.COLOR_MODE_KEY].infinity_norm.threshold == 0.2
@@ -66,18 +67,18 @@ def _validate(tmp_path, statistics, baseline):
        standard_component_specs.BASELINE_STATISTICS_KEY: [baseline] if baseline else []},
       {standard_component_specs.ANOMALIES_KEY: [anomalies]},
       {standard_component_specs.DISTRIBUTION_VALIDATOR_CONFIG_KEY:
-           drift.distribution_validator_config(DriftThresholds()),
+           drift_comparison.distribution_validator_config(DriftThresholds()),
        standard_component_specs.INCLUDE_SPLIT_PAIRS_KEY:
-           json_utils.dumps(drift.COMPARED_SPLIT_PAIRS)})
+           json_utils.dumps(drift_comparison.COMPARED_SPLIT_PAIRS)})
   return anomalies
 
 
 def _gate(tmp_path, anomalies, on_drift='fail'):
-  report = drift.DriftReport()
+  report = drift_gate.DriftReport()
   report.uri = str(tmp_path / 'report')
   os.makedirs(report.uri, exist_ok=True)
-  drift.DriftGate.test_call(anomalies=anomalies, report=report, on_drift=on_drift)
-  with open(os.path.join(report.uri, drift.REPORT_FILE)) as f:
+  drift_gate.DriftGate.test_call(anomalies=anomalies, report=report, on_drift=on_drift)
+  with open(os.path.join(report.uri, drift_gate.REPORT_FILE)) as f:
     return report, json.load(f)
 
 
@@ -89,7 +90,7 @@ def baseline(tmp_path_factory):
 def test_darker_images_stop_the_run_with_the_scores(tmp_path, baseline):
   darker = _statistics_artifact(tmp_path / 'stats', _frame(2000, 46, seed=1))
   anomalies = _validate(tmp_path, darker, baseline)
-  with pytest.raises(drift.DataDriftError, match=r'mean_brightness Jensen-Shannon 0\.\d+ > 0\.2'):
+  with pytest.raises(drift_gate.DataDriftError, match=r'mean_brightness Jensen-Shannon 0\.\d+ > 0\.2'):
     _gate(tmp_path, anomalies)
   report, content = _gate(tmp_path, anomalies, on_drift='warn')  # logs, does not stop
   assert report.get_int_custom_property('drifted') == 1
@@ -100,7 +101,7 @@ def test_darker_images_stop_the_run_with_the_scores(tmp_path, baseline):
 
 def test_label_skew_is_flagged_and_a_fresh_sample_is_not(tmp_path, baseline):
   skewed = _statistics_artifact(tmp_path / 'skewed', _frame(2000, 115, dogs_share=0.1, seed=2))
-  rows = drift.findings(drift.load_split_pair_anomalies(
+  rows = drift_comparison.findings(drift_gate.load_split_pair_anomalies(
       _validate(tmp_path / 'a', skewed, baseline), 'train_train'))
   label = next(r for r in rows if r.feature == features.LABEL_NAME_KEY)
   assert label.flagged and label.check == 'L-infinity'
@@ -120,9 +121,11 @@ def test_cold_start_passes_with_a_note(tmp_path, baseline):
   assert content['split_pairs'] == {}
 
 
-def test_unknown_on_drift_is_refused(tmp_path, baseline):
-  with pytest.raises(ValueError, match='on_drift'):
-    _gate(tmp_path, _validate(tmp_path, baseline, None), on_drift='ignore')
+def test_unknown_on_drift_and_thresholds_that_cannot_pass_are_refused():
+  with pytest.raises(configs.ConfigError, match='--on-drift'):
+    configs.PipelineConfig('d', 'p', 's', on_drift='ignore')
+  with pytest.raises(configs.ConfigError, match='--drift-numeric-js: 0 is not a positive number'):
+    configs.PipelineConfig('d', 'p', 's', drift_thresholds=DriftThresholds(numeric_js=0))
 
 
 # --- the baseline through MLMD ------------------------------------------------------------------
@@ -168,25 +171,25 @@ class _Lineage:
     if not passes_drift_check:
       return None
     accepted = self.artifact(standard_artifacts.ExampleStatistics)
-    self.execution({'statistics': statistics}, {drift.ACCEPTED_KEY: accepted})
+    self.execution({'statistics': statistics}, {drift_gate.ACCEPTED_KEY: accepted})
     return accepted.id, schema.id
 
 
 def test_baseline_is_the_last_data_that_passed_the_drift_check():
   lineage = _Lineage()
-  assert drift.accepted_baseline(lineage.store) is None  # cold start: an empty store
+  assert mlmd_runs.accepted_baseline(lineage.store) is None  # cold start: an empty store
   lineage.run(passes_drift_check=False)
-  assert drift.accepted_baseline(lineage.store) is None
+  assert mlmd_runs.accepted_baseline(lineage.store) is None
   accepted = lineage.run(passes_drift_check=True)
   lineage.run(passes_drift_check=False)  # a later batch stopped for drift
-  statistics, schema = drift.accepted_baseline(lineage.store)
+  statistics, schema = mlmd_runs.accepted_baseline(lineage.store)
   assert (statistics.id, schema.id) == accepted
 
 
 def test_accepted_statistics_copy_every_split(tmp_path, baseline):
   accepted = standard_artifacts.ExampleStatistics()
   accepted.uri = str(tmp_path / 'accepted')
-  drift.AcceptedStatistics.test_call(statistics=baseline, accepted=accepted)
+  drift_gate.AcceptedStatistics.test_call(statistics=baseline, accepted=accepted)
   assert artifact_utils.decode_split_names(accepted.split_names) == ['train']
   assert (tmp_path / 'accepted' / 'Split-train' / 'FeatureStats.pb').read_bytes() == open(
       os.path.join(baseline.uri, 'Split-train', 'FeatureStats.pb'), 'rb').read()
@@ -198,23 +201,23 @@ def test_findings_flag_features_that_were_not_compared():
   info.path.step.append(features.FORMAT_KEY)
   info.drift_measurements.add(type=anomalies_pb2.DriftSkewInfo.Measurement.L_INFTY, value=1.0,
                               threshold=0.1)
-  rows = drift.findings(anomalies, [features.FORMAT_KEY, features.BRIGHTNESS_KEY])
+  rows = drift_comparison.findings(anomalies, [features.FORMAT_KEY, features.BRIGHTNESS_KEY])
   assert [(r.feature, r.check, r.flagged) for r in rows] == [
       (features.FORMAT_KEY, 'L-infinity', True), (features.BRIGHTNESS_KEY, 'not compared', True)]
-  assert 'DRIFT' in drift.format_report(rows) and 'ANOMALY' in drift.format_report(rows)
+  assert 'DRIFT' in drift_comparison.format_report(rows) and 'ANOMALY' in drift_comparison.format_report(rows)
 
 
 def test_flags_give_the_config_fields():
-  import argparse  # pylint: disable=g-import-not-at-top
-  from pipeline import configs, drift as drift_flags  # pylint: disable=g-import-not-at-top
-  parser = argparse.ArgumentParser()
-  drift_flags.add_arguments(parser)
-  assert drift_flags.settings(parser.parse_args([])) == {
-      'drift_thresholds': DriftThresholds(), 'on_drift': 'fail'}
-  settings = drift_flags.settings(parser.parse_args(
+  parser = flags.FlagParser()
+  flags.add_drift_arguments(parser)
+  assert flags.drift_settings(parser.parse_args([])) == {
+      'drift_thresholds': DriftThresholds(), 'on_drift': configs.default('on_drift')}
+  settings = flags.drift_settings(parser.parse_args(
       ['--drift-numeric-js', '0.3', '--drift-label-linf', '0.05', '--on-drift', 'warn']))
   config = configs.PipelineConfig(data_root='d', pipeline_root='p', serving_dir='s', **settings)
   assert config.drift_thresholds == DriftThresholds(label_linf=0.05, numeric_js=0.3)
   assert config.on_drift == 'warn'
   with pytest.raises(SystemExit):
     parser.parse_args(['--on-drift', 'ignore'])
+  with pytest.raises(configs.ConfigError, match='--drift-label-linf: -0.1 is not a positive'):
+    flags.drift_settings(parser.parse_args(['--drift-label-linf', '-0.1']))

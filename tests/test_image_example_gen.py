@@ -13,8 +13,10 @@ from tfx.types import standard_component_specs
 from tfx.utils import proto_utils
 
 from components.image_example_gen import DataLayoutError, ImageExampleGen, detect_layout
-from components.image_example_gen import executor
+from components.image_example_gen import executor, image_properties, summary as summary_lib
+from components.image_example_gen import splits as split_lib
 from components.modules import features
+from pipeline import configs
 from tests.trees import SAMPLE_DATA, encode, make_tree
 
 
@@ -62,12 +64,12 @@ def test_missing_root_and_empty_class_fail_clearly(tmp_path):
 @pytest.mark.parametrize('image_format', ['JPEG', 'PNG', 'GIF', 'BMP'])
 def test_inspect_image_reports_size_and_format(image_format):
   data = encode(Image.new('RGB', (31, 17), (200, 10, 10)), image_format)
-  assert executor.inspect_image(data)[:3] == (17, 31, image_format.lower())
+  assert image_properties.inspect_image(data)[:3] == (17, 31, image_format.lower())
 
 
 def test_inspect_real_jpeg(real_images):
   with open(real_images['cats'][0], 'rb') as f:
-    height, width, image_format = executor.inspect_image(f.read())[:3]
+    height, width, image_format = image_properties.inspect_image(f.read())[:3]
   assert image_format == 'jpeg' and height > 100 and width > 100
 
 
@@ -77,14 +79,14 @@ def test_inspect_real_jpeg(real_images):
     (encode(Image.new('RGB', (64, 64)), 'TIFF'), "unsupported image format 'tiff'"),
 ])
 def test_inspect_image_rejects_non_images(data, reason):
-  with pytest.raises(executor.UnreadableImageError, match=reason):
-    executor.inspect_image(data)
+  with pytest.raises(image_properties.UnreadableImageError, match=reason):
+    image_properties.inspect_image(data)
 
 
 def test_inspect_image_rejects_truncated_jpeg():
   data = encode(Image.effect_noise((128, 128), 60).convert('RGB'))
-  with pytest.raises(executor.UnreadableImageError):
-    executor.inspect_image(data[:len(data) // 2])
+  with pytest.raises(image_properties.UnreadableImageError):
+    image_properties.inspect_image(data[:len(data) // 2])
 
 
 def _config(**overrides):
@@ -96,29 +98,33 @@ def _config(**overrides):
 
 def test_split_assignment_follows_folders_and_hash():
   config = _config()
-  assert executor.assign_split('train/cats/a.jpg', 'train', config) == 'train'
+  assert split_lib.assign_split('train/cats/a.jpg', 'train', config) == 'train'
   paths = [f'validation/cats/{i}.jpg' for i in range(2000)]
-  splits = [executor.assign_split(p, 'validation', config) for p in paths]
+  splits = [split_lib.assign_split(p, 'validation', config) for p in paths]
   assert set(splits) == {'eval', 'test'}
   assert 0.17 < splits.count('test') / len(splits) < 0.23
   # Deterministic, and independent of the split folder's name.
-  assert splits == [executor.assign_split(p, 'validation', config) for p in paths]
-  assert splits == [executor.assign_split(p.replace('validation', 'val'), 'val', config)
+  assert splits == [split_lib.assign_split(p, 'validation', config) for p in paths]
+  assert splits == [split_lib.assign_split(p.replace('validation', 'val'), 'val', config)
                     for p in paths]
 
 
 def test_class_folder_split_uses_ratios():
   config = _config(split_ratios={'train': 6, 'eval': 2, 'test': 2})
-  splits = [executor.assign_split(f'cats/{i}.jpg', '', config) for i in range(3000)]
+  splits = [split_lib.assign_split(f'cats/{i}.jpg', '', config) for i in range(3000)]
   assert 0.56 < splits.count('train') / 3000 < 0.64
   assert 0.17 < splits.count('eval') / 3000 < 0.23
 
 
 # --- the executor over a real tree ---------------------------------------------------------------
 
+# The pipeline's defaults, which ImageExampleGen receives from PipelineConfig.
+EXAMPLE_GEN_DEFAULTS = {name: configs.default(name) for name in (
+    'test_fraction', 'split_ratios', 'max_skipped_fraction')}
+
 def run_executor(tmp_path, root, **component_args):
   """Runs the executor as TFX's launcher would: JSON exec properties, one Examples artifact."""
-  component = ImageExampleGen(input_base=root, **component_args)
+  component = ImageExampleGen(input_base=root, **{**EXAMPLE_GEN_DEFAULTS, **component_args})
   exec_properties = {
       key: proto_utils.proto_to_json(value) if hasattr(value, 'DESCRIPTOR') else value
       for key, value in component.exec_properties.items()}
@@ -163,7 +169,7 @@ def test_executor_writes_labelled_examples_in_three_splits(tmp_path):
   validation_files = [f'validation/{c}/{f}' for c in ('cats', 'dogs')
                       for f in os.listdir(os.path.join(root, 'validation', c))]
   expected_test = {path.encode() for path in validation_files
-                   if executor.assign_split(path, 'validation', config) == 'test'}
+                   if split_lib.assign_split(path, 'validation', config) == 'test'}
   assert test_names == expected_test
 
   assert json.loads(examples.get_string_custom_property('class_names')) == ['cats', 'dogs']
@@ -177,7 +183,7 @@ def test_executor_counts_and_lists_skipped_files(tmp_path):
   with open(os.path.join(root, 'train', 'dogs', 'notes.txt'), 'w') as f:
     f.write('not an image')
   examples = run_executor(tmp_path, root, max_skipped_fraction=0.05)
-  with open(os.path.join(examples.uri, executor.SUMMARY_FILE)) as f:
+  with open(os.path.join(examples.uri, summary_lib.SUMMARY_FILE)) as f:
     summary = json.load(f)
   assert summary['files_seen'] == 101
   assert summary['images_used'] == 100
@@ -193,7 +199,7 @@ def test_executor_fails_when_too_many_files_are_skipped(tmp_path):
                    {'train': {'cats': 3, 'dogs': 3}, 'validation': {'cats': 10, 'dogs': 10}})
   with open(os.path.join(root, 'train', 'cats', 'broken.jpg'), 'wb') as f:
     f.write(b'\xff\xd8\xff\xe0 not really a jpeg')
-  with pytest.raises(executor.ImageDataError, match=r'1 of 27 files .*train/cats/broken.jpg'):
+  with pytest.raises(summary_lib.ImageDataError, match=r'1 of 27 files .*train/cats/broken.jpg'):
     run_executor(tmp_path, root)
 
 
@@ -252,7 +258,7 @@ def messy_tree(real_images, tmp_path_factory):
   (root / 'train' / 'cats' / '.thumbnails' / 'a.jpg').write_bytes(b'x')
   (root / 'README.md').write_text('cats and dogs')
   examples = run_executor(tmp_path, str(root), max_skipped_fraction=0.5, test_fraction=0.5)
-  with open(os.path.join(examples.uri, executor.SUMMARY_FILE)) as f:
+  with open(os.path.join(examples.uri, summary_lib.SUMMARY_FILE)) as f:
     summary = json.load(f)
   by_path = {_value(e, features.FILENAME_KEY).decode(): e
              for split in ('train', 'eval', 'test') for e in read_split(examples, split)}

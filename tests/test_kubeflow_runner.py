@@ -123,13 +123,15 @@ def test_bad_flags_are_usage_errors(capsys, flags, message):
   assert message in capsys.readouterr().err
 
 
-@pytest.mark.parametrize('flags, message', [
-    (['--data-root', SAMPLE_DATA, '--beam-preset', 'dataflow'], '--dataflow-project'),
-    (['--data-root', '/nonexistent/images'], 'pass --class-names and --layout'),
+@pytest.mark.parametrize('flags, message, status', [
+    # A setting that cannot work is a usage error (2); a data root that cannot be read, 1.
+    (['--data-root', SAMPLE_DATA, '--beam-preset', 'dataflow'], '--dataflow-project', 2),
+    (['--data-root', SAMPLE_DATA, '--test-fraction', '1'], '--test-fraction: 1.0 is not', 2),
+    (['--data-root', '/nonexistent/images'], 'pass --class-names and --layout', 1),
 ])
-def test_bad_values_fail_with_one_line_and_no_traceback(tmp_path, capsys, flags, message):
+def test_bad_values_fail_with_one_line_and_no_traceback(tmp_path, capsys, flags, message, status):
   code = kubeflow_runner.main(['--image', IMAGE, '--pipeline-root', PIPELINE_ROOT, '--serving-dir',
                                SERVING_DIR, '--output', str(tmp_path / 'spec.json'), *flags])
   err = capsys.readouterr().err
-  assert code == 1 and message in err and 'Traceback' not in err
+  assert code == status and message in err and 'Traceback' not in err
   assert not (tmp_path / 'spec.json').exists()

@@ -24,7 +24,8 @@ def _base(model):
 
 def test_pretrained_base_is_frozen_and_loaded_from_file(weights_035):
   model = model_lib.build_model(num_classes=2, image_size=96, alpha=0.35, weights=weights_035,
-                                dropout=0.2, learning_rate=1e-4)
+                                dropout=0.2, learning_rate=1e-4,
+                                model=model_variants.MOBILENET_V2)
   assert not _base(model).trainable
   assert [w.name.split('/')[0] for w in model.trainable_weights] == ['logits', 'logits']
   assert model(tf.zeros([3, 96, 96, 3])).shape == (3, 2)
@@ -36,7 +37,7 @@ def test_pretrained_base_is_frozen_and_loaded_from_file(weights_035):
 
 def test_random_base_is_trained_with_the_head():
   model = model_lib.build_model(num_classes=3, image_size=32, alpha=0.35, weights='none',
-                                dropout=0.0, learning_rate=1e-3)
+                                dropout=0.0, learning_rate=1e-3, model=model_variants.MOBILENET_V2)
   assert _base(model).trainable
   assert model(tf.zeros([1, 32, 32, 3])).shape == (1, 3)
 
@@ -50,7 +51,8 @@ def test_missing_weights_file_is_a_clear_error(tmp_path):
 
 def test_fine_tuning_unfreezes_only_the_top_of_the_base(weights_035):
   model = model_lib.build_model(num_classes=2, image_size=96, alpha=0.35, weights=weights_035,
-                                dropout=0.2, learning_rate=1e-4)
+                                dropout=0.2, learning_rate=1e-4,
+                                model=model_variants.MOBILENET_V2)
   model_lib.unfreeze_top_of_base(model, fine_tune_at=100, learning_rate=1e-5)
   layers = _base(model).layers
   assert not any(layer.trainable for layer in layers[:100])
@@ -73,12 +75,7 @@ def _cnn(name, num_classes=2, image_size=32):
 def test_registry_has_the_tutorials_four_models_default_mobilenet_v2():
   assert list(model_lib.BUILDERS) == list(model_variants.VARIANTS)
   assert [v.tutorial_number for v in model_variants.VARIANTS.values()] == [1, 2, 3, 4]
-  assert model_variants.DEFAULT == model_variants.MOBILENET_V2
   assert configs.PipelineConfig('d', 'p', 's').model == model_variants.MOBILENET_V2
-  # build_model without a model name is still the transfer model.
-  default = model_lib.build_model(num_classes=2, image_size=32, alpha=0.35, weights='none',
-                                  dropout=0.2, learning_rate=1e-3)
-  assert _base(default).name.startswith('mobilenetv2')
   # Augmentation of the training batches: all but the tutorial's first model.
   assert {name: v.augment for name, v in model_variants.VARIANTS.items()} == {
       'small_cnn': False, 'cnn_augmented': True, 'cnn_augmented_scaled': True,
@@ -169,19 +166,11 @@ def test_model_flag_reaches_the_trainer_with_its_learning_rate():
 
 
 def test_fine_tune_epochs_with_a_cnn_is_rejected(capsys):
-  with pytest.raises(local_runner.UsageError, match='--model small_cnn has none'):
+  with pytest.raises(configs.ConfigError, match='--model small_cnn has none'):
     _config('--model', 'small_cnn', '--fine-tune-epochs', '3')
   assert local_runner.main(['--data-root', SAMPLE_DATA, '--model', 'cnn_augmented',
-                            '--fine-tune-epochs', '1']) == 1
+                            '--fine-tune-epochs', '1']) == 2
   assert 'fine-tuning applies to --model mobilenet_v2 only' in capsys.readouterr().err
-
-
-def test_trainer_rejects_fine_tuning_a_cnn_before_any_work():
-  from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
-  from components.modules import trainer  # pylint: disable=g-import-not-at-top
-  fn_args = tfx.components.FnArgs(custom_config={'model': 'small_cnn', 'fine_tune_epochs': 2})
-  with pytest.raises(ValueError, match="model 'small_cnn' has none"):
-    trainer.run_fn(fn_args)
 
 
 def test_model_flag_reaches_the_trainer_component(tmp_path):

@@ -8,9 +8,10 @@ import tensorflow_model_analysis as tfma
 
 from tfx.components.distribution_validator.component import DistributionValidator
 
-from components.drift import LatestOrNoStatisticsStrategy, distribution_validator_config
+from components.drift_comparison import distribution_validator_config
+from components.drift_gate import LatestOrNoStatisticsStrategy
+from components.drift_thresholds import DriftThresholds
 from pipeline import configs
-from pipeline.drift import DriftThresholds
 from pipeline.pipeline import create_pipeline
 from tests.trees import SAMPLE_DATA
 

@@ -9,12 +9,12 @@ from ml_metadata import metadata_store
 from tfx import v1 as tfx
 from tfx.orchestration import metadata
 
-from components import drift
+from components.drift_gate import DataDriftError
+from components.drift_thresholds import DriftThresholds
 from components.image_example_gen import DataLayoutError, ImageExampleGen, detect_layout
-from components.image_example_gen import executor
+from components.image_example_gen import images_to_examples
 from components.image_schema import ImageSchema
-from pipeline import run_summary
-from pipeline.drift import DriftThresholds
+from pipeline import configs, mlmd_runs, run_summary
 from pipeline.pipeline import drift_check, statistics_options
 from tests.trees import make_tree
 
@@ -46,7 +46,7 @@ def test_span_folders_mixed_with_data_folders_fail_clearly(span_root):
 @pytest.mark.parametrize('pattern, base', [
     ('span-3/*/*/*', 'span-3'), ('*/*', ''), ('data/span-12/*/*', 'data/span-12')])
 def test_pattern_base_is_the_folder_before_the_wildcards(pattern, base):
-  assert executor.pattern_base(pattern) == base
+  assert images_to_examples.pattern_base(pattern) == base
 
 
 def _darkened_copy(source: str, target: str) -> None:
@@ -60,7 +60,8 @@ def _darkened_copy(source: str, target: str) -> None:
 
 def _run(tmp_path, span_root):
   """ImageExampleGen -> StatisticsGen -> SchemaGen -> ImageSchema and the pipeline's drift check."""
-  example_gen = ImageExampleGen(input_base=span_root)
+  example_gen = ImageExampleGen(input_base=span_root, **{name: configs.default(name) for name in (
+      'test_fraction', 'split_ratios', 'max_skipped_fraction')})
   statistics_gen = tfx.components.StatisticsGen(
       examples=example_gen.outputs['examples'], stats_options=statistics_options())
   schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs['statistics'])
@@ -90,12 +91,12 @@ def test_latest_span_is_read_and_a_darker_span_is_stopped(tmp_path, span_root):
   assert anomalies.custom_properties['blessed'].struct_value['train'] == 2  # cold start
   report = _latest(store, 'components.DriftReport')
   assert report.custom_properties['has_baseline'].int_value == 0
-  first_baseline = drift.accepted_baseline(store)[0]
+  first_baseline = mlmd_runs.accepted_baseline(store)[0]
 
   # A new span of darker photos: the run stops before training, and again when re-run.
   _darkened_copy(os.path.join(span_root, 'span-2'), os.path.join(span_root, 'span-3'))
   for _ in range(2):
-    with pytest.raises(drift.DataDriftError, match='mean_brightness Jensen-Shannon'):
+    with pytest.raises(DataDriftError, match='mean_brightness Jensen-Shannon'):
       _run(tmp_path, span_root)
     assert _latest(store, 'Examples').custom_properties['span'].int_value == 3
-    assert drift.accepted_baseline(store)[0].id == first_baseline.id
+    assert mlmd_runs.accepted_baseline(store)[0].id == first_baseline.id

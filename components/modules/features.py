@@ -1,4 +1,8 @@
-"""Feature names shared by the ExampleGen, the Transform graph, the model and the signatures."""
+"""Feature names shared by the ExampleGen, the Transform graph, the model and the signatures, and
+the ExampleGen's split names."""
+
+# The ExampleGen's output splits: train (Trainer), eval (Trainer's validation), test (Evaluator).
+SPLIT_NAMES = ('train', 'eval', 'test')
 
 # Raw tf.Example features written by the image ExampleGen.
 IMAGE_KEY = 'image_raw'

@@ -136,7 +136,7 @@ def build_model(num_classes: int,
                 weights: str,
                 dropout: float,
                 learning_rate: float,
-                model: str = model_variants.DEFAULT) -> tf.keras.Model:
+                model: str) -> tf.keras.Model:
   """Transformed images in [-1, 1] -> class logits of the variant ``model``, compiled with adam."""
   model_variants.get(model)  # a clear error for unknown names
   keras_model = BUILDERS[model](num_classes, image_size, alpha, weights, dropout)

@@ -14,7 +14,6 @@ SMALL_CNN = 'small_cnn'
 CNN_AUGMENTED = 'cnn_augmented'
 CNN_AUGMENTED_SCALED = 'cnn_augmented_scaled'
 MOBILENET_V2 = 'mobilenet_v2'
-DEFAULT = MOBILENET_V2
 
 # The tutorial's optimiser setting for its small CNNs: adam's default learning rate.
 CNN_LEARNING_RATE = 1e-3
@@ -27,8 +26,8 @@ class ModelVariant:
   description: str
   # Random flips and rotations on the training batches (the Trainer's tf.data pipeline).
   augment: bool
-  # Default learning rate when --learning-rate is not given; None: the --dataset preset's
-  # (1e-4, the transfer tutorial's, for cats_and_dogs_filtered).
+  # Learning rate when --learning-rate is not given; None: the --dataset preset's
+  # (pipeline/configs.py).
   learning_rate: Optional[float]
   # Uses a MobileNetV2 base: --weights, --alpha and --fine-tune-epochs apply.
   transfer: bool = False

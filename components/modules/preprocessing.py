@@ -11,8 +11,6 @@ import tensorflow as tf
 
 from components.modules import features
 
-DEFAULT_IMAGE_SIZE = 160
-
 
 def decode_and_resize(image_bytes: tf.Tensor, image_size: int) -> tf.Tensor:
   """Decodes one encoded image to RGB and resizes it to [image_size, image_size, 3] float32 in [0, 255]."""
@@ -38,8 +36,8 @@ def preprocess_images(image_bytes: tf.Tensor, image_size: int) -> tf.Tensor:
 
 def preprocessing_fn(inputs: Dict[str, tf.Tensor],
                      custom_config: Dict[str, Any]) -> Dict[str, tf.Tensor]:
-  """TFT entry point."""
-  image_size = int((custom_config or {}).get('image_size', DEFAULT_IMAGE_SIZE))
+  """TFT entry point; ``custom_config['image_size']`` comes from PipelineConfig."""
+  image_size = int(custom_config['image_size'])
   return {
       features.TRANSFORMED_IMAGE_KEY: preprocess_images(inputs[features.IMAGE_KEY], image_size),
       features.TRANSFORMED_LABEL_KEY: tf.reshape(inputs[features.LABEL_KEY], [-1]),

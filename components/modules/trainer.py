@@ -59,16 +59,14 @@ def make_dataset(file_pattern: List[str],
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
   """Trains the configured model and saves it with the serving signatures."""
   config = fn_args.custom_config
-  variant = model_variants.get(config.get('model', model_variants.DEFAULT))
-  fine_tune_epochs = config.get('fine_tune_epochs', 0)
-  if fine_tune_epochs > 0 and not variant.transfer:
-    raise ValueError(f'fine_tune_epochs={fine_tune_epochs} needs a pretrained base; model '
-                     f'{variant.name!r} has none (use {model_variants.MOBILENET_V2} or 0)')
+  # PipelineConfig.trainer_custom_config: every setting, checked (pipeline/configs.py).
+  variant = model_variants.get(config['model'])
+  fine_tune_epochs = config['fine_tune_epochs']
   tft_output = tft.TFTransformOutput(fn_args.transform_output)
   # Label id i is class_names[i]: the ExampleGen's sorted class folders, passed by create_pipeline.
   class_names = list(config['class_names'])
   batch_size = config['batch_size']
-  cache = config.get('cache_images', True)
+  cache = config['cache_images']
 
   train_ds = make_dataset(fn_args.train_files, fn_args.data_accessor, tft_output, batch_size,
                           training=True, rotation_factor=config['rotation_factor'], cache=cache,

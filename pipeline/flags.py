@@ -1,0 +1,198 @@
+"""The command-line flags of every entry point, and the PipelineConfig they build.
+
+``local_runner.py`` and ``airflow_dag.py`` use ``local_parser``/``local_config``;
+``kubeflow_runner.py`` adds its own data and image flags to ``add_setting_arguments``;
+``validate.py`` takes the drift flags. A flag only parses text into a value: its default and its
+check are PipelineConfig's (pipeline/configs.py), so a flag left out is None here and the config's
+default (or the --dataset preset's) applies.
+"""
+import argparse
+import dataclasses
+import os
+from typing import Dict, Optional
+
+from components.drift_thresholds import ON_DRIFT_CHOICES, DriftThresholds
+from components.modules import features
+from components.modules import model_variants
+from pipeline import beam_presets
+from pipeline import configs
+
+SAMPLE_ROOT = os.path.join(configs.REPO_ROOT, 'data', 'sample')
+DEFAULT_DATASET = 'sample'
+
+
+class FlagError(ValueError):
+  """A flag that cannot be parsed (raised instead of exiting by ``FlagParser(raise_errors=True)``)."""
+
+
+class FlagParser(argparse.ArgumentParser):
+  """argparse's parser, whose errors are one line (``PROG: error: ...``, exit status 2) instead of
+  the usage and the error; with ``raise_errors`` a bad flag raises FlagError instead, for callers
+  that report errors their own way (the Airflow DAG)."""
+
+  def __init__(self, *args, raise_errors: bool = False, **kwargs):
+    kwargs.setdefault('formatter_class', argparse.RawDescriptionHelpFormatter)
+    super().__init__(*args, **kwargs)
+    self._raise_errors = raise_errors
+
+  def error(self, message: str):
+    if self._raise_errors:
+      raise FlagError(message)
+    self.exit(2, f'{self.prog}: error: {message} (--help lists the flags)\n')
+
+
+def _split_ratios(text: str) -> Dict[str, int]:
+  try:
+    ratios = [int(part) for part in text.split(',')]
+  except ValueError:
+    ratios = []
+  if len(ratios) != len(features.SPLIT_NAMES):
+    raise argparse.ArgumentTypeError(f'{text!r} is not three positive integers TRAIN,EVAL,TEST')
+  return dict(zip(features.SPLIT_NAMES, ratios))
+
+
+def add_drift_arguments(parser: argparse.ArgumentParser) -> None:
+  """The drift flags (a 'data drift' group) of the runners and validate.py."""
+  defaults = DriftThresholds()
+  group = parser.add_argument_group('data drift (new data against the baseline)')
+  for name, text in (
+      ('label_linf', 'largest accepted L-infinity distance of the label distribution'),
+      ('categorical_linf', 'same for the image format and colour mode'),
+      ('numeric_js', 'largest accepted Jensen-Shannon divergence of the numeric image features: '
+                     'size, file size, brightness...')):
+    group.add_argument(configs.flag_of('drift_' + name), type=float,
+                       help=f'{text} (default {getattr(defaults, name)})')
+  group.add_argument('--on-drift', choices=ON_DRIFT_CHOICES,
+                     help='"fail" stops the run before training when the data drifted from the '
+                          'baseline; "warn" logs the report and trains (default '
+                          f'{configs.default("on_drift")})')
+
+
+def drift_settings(args: argparse.Namespace) -> Dict[str, object]:
+  """PipelineConfig's drift fields from add_drift_arguments' flags, checked."""
+  given = {name: getattr(args, f'drift_{name}') for name in ('label_linf', 'categorical_linf',
+                                                             'numeric_js')}
+  thresholds = DriftThresholds(**{k: v for k, v in given.items() if v is not None})
+  on_drift = args.on_drift or configs.default('on_drift')
+  configs.check_drift_settings(thresholds, on_drift)
+  return dict(drift_thresholds=thresholds, on_drift=on_drift)
+
+
+def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
+  """The data-check, model and drift flags that every runner shares."""
+  checks = parser.add_argument_group('data checks')
+  for name, text in (
+      ('test_fraction', 'share of validation/ held out as the test split, 0 < x < 1'),
+      ('max_class_ratio', "fail when a split's max/min class count exceeds this, >= 1"),
+      ('max_skipped_fraction', 'fail when more than this share of files are not images, 0 to 1')):
+    checks.add_argument(configs.flag_of(name), type=float,
+                        help=f'{text} (default {configs.default(name)})')
+  checks.add_argument('--split-ratios', type=_split_ratios, metavar='TRAIN,EVAL,TEST',
+                      help='weights of the hash split of a root with class folders only (default '
+                           + ','.join(map(str, configs.default('split_ratios').values())) + ')')
+  model = parser.add_argument_group('model and training (defaults depend on --dataset)')
+  model.add_argument(
+      '--model', choices=list(model_variants.VARIANTS),
+      help="one of the tutorial's models: " + '; '.join(
+          f'{v.name} = model {v.tutorial_number}, {v.description}'
+          for v in model_variants.VARIANTS.values())
+      + f'. The CNNs train at learning rate {model_variants.CNN_LEARNING_RATE:g} (adam\'s '
+      'default, as the tutorial) unless --learning-rate is given')
+  model.add_argument('--weights', help='mobilenet_v2 only: "imagenet" (Keras download), "none", '
+                     'or a no_top .h5 file')
+  model.add_argument('--alpha', type=float,
+                     help='mobilenet_v2 only: MobileNetV2 width multiplier')
+  model.add_argument('--image-size', type=int, help='square input size in pixels')
+  model.add_argument('--epochs', type=int, help='training epochs (of the first phase)')
+  model.add_argument('--batch-size', type=int, help='images per training step')
+  model.add_argument('--learning-rate', type=float, help="adam's learning rate")
+  model.add_argument('--fine-tune-epochs', type=int,
+                     help='mobilenet_v2 only: epochs of a second phase that unfreezes the top of '
+                          'the base at a low learning rate; 0 (default) turns it off')
+  model.add_argument('--no-image-cache', dest='cache_images', action='store_false', default=None,
+                     help='decode the images again in every epoch instead of keeping the decoded '
+                          'train and eval images in memory (size x size x 3 float32 each)')
+  model.add_argument('--accuracy-threshold', type=float,
+                     help='the Evaluator blesses a model only at or above this test accuracy')
+  add_drift_arguments(parser)
+
+
+_SETTING_FLAGS = ('test_fraction', 'max_class_ratio', 'max_skipped_fraction', 'split_ratios',
+                  'model', 'weights', 'alpha', 'image_size', 'epochs', 'batch_size',
+                  'learning_rate', 'fine_tune_epochs', 'cache_images', 'accuracy_threshold')
+
+
+def settings(args: argparse.Namespace) -> Dict[str, object]:
+  """PipelineConfig fields of add_setting_arguments' flags; None where a flag was not given."""
+  return {**{name: getattr(args, name) for name in _SETTING_FLAGS}, **drift_settings(args)}
+
+
+def add_execution_arguments(parser: argparse.ArgumentParser) -> None:
+  run = parser.add_argument_group('execution')
+  run.add_argument('--no-cache', action='store_true', help='re-run every component')
+  run.add_argument('--verbose', action='store_true', help='show TFX/Beam logs and tracebacks')
+
+
+def local_parser(description: Optional[str] = None, raise_errors: bool = False) -> FlagParser:
+  """The flags of a run on this machine (local_runner.py, airflow_dag.py)."""
+  parser = FlagParser(description=description, raise_errors=raise_errors)
+  data = parser.add_argument_group('data')
+  data.add_argument('--dataset', choices=sorted(configs.DATASET_PRESETS), default=DEFAULT_DATASET,
+                    help='embedded synthetic "sample" (default; NOT the real task) or the '
+                         "tutorial's cats_and_dogs_filtered (downloaded once into a cache); also "
+                         'picks the defaults of the model flags below')
+  data.add_argument('--data-root', help='image folder tree to use instead: DIR/train/<class>/* '
+                    'and DIR/validation/<class>/*, or DIR/<class>/*')
+  paths = parser.add_argument_group('outputs')
+  paths.add_argument('--pipeline-root', help='artifacts and MLMD (metadata.sqlite); default '
+                     'runs/<dataset>/pipeline_root')
+  paths.add_argument('--serving-dir', help='where blessed models are pushed, one numbered version '
+                     'per push; default runs/<dataset>/serving_model')
+  add_setting_arguments(parser)
+  beam_presets.add_arguments(parser)
+  add_execution_arguments(parser)
+  return parser
+
+
+def run_dir(dataset: str, custom_data: bool = False) -> str:
+  """Where a local run keeps its pipeline root and serving folder: runs/<dataset>/."""
+  return os.path.join(configs.REPO_ROOT, 'runs', 'custom' if custom_data else dataset)
+
+
+def local_config(args: argparse.Namespace) -> configs.PipelineConfig:
+  """local_parser's flags -> a checked PipelineConfig; raises ConfigError before any work (and
+  before --dataset cats_and_dogs_filtered is downloaded)."""
+  folder = run_dir(args.dataset, custom_data=bool(args.data_root))
+  config = configs.PipelineConfig.for_dataset(
+      args.dataset, data_root=os.path.abspath(args.data_root) if args.data_root else SAMPLE_ROOT,
+      pipeline_root=os.path.abspath(args.pipeline_root or os.path.join(folder, 'pipeline_root')),
+      serving_dir=os.path.abspath(args.serving_dir or os.path.join(folder, 'serving_model')),
+      beam_pipeline_args=beam_presets.from_args(args), enable_cache=not args.no_cache,
+      **settings(args))
+  if not args.data_root and args.dataset != DEFAULT_DATASET:
+    from data import download  # pylint: disable=g-import-not-at-top
+    config = dataclasses.replace(config, data_root=download.fetch())
+  check_local_paths(config)
+  return config
+
+
+def _inside(path: str, folder: str) -> bool:
+  path, folder = os.path.realpath(path), os.path.realpath(folder)
+  return os.path.commonpath([path, folder]) == folder
+
+
+def check_local_paths(config: configs.PipelineConfig) -> None:
+  """Rejects outputs that would land among the input images, and a weights file that is missing:
+  the checks of a config against this machine's files, before minutes of work are spent."""
+  for flag, path in (('--pipeline-root', config.pipeline_root), ('--serving-dir', config.serving_dir)):
+    if _inside(path, config.data_root):
+      raise configs.ConfigError(
+          f'{flag} {path} is inside the data root {config.data_root}; the next run would read its '
+          'files as images. Put it elsewhere.')
+    if os.path.exists(path) and not os.path.isdir(path):
+      raise configs.ConfigError(f'{flag} {path} exists and is not a folder')
+  weights = config.weights
+  if weights != 'imagenet' and weights.lower() != 'none' and '://' not in weights and (
+      not os.path.isfile(weights)):
+    raise configs.ConfigError(f'--weights {weights}: no such file; pass "imagenet" (download), '
+                              '"none", or a MobileNetV2 no_top .h5 file')

@@ -1,0 +1,168 @@
+"""The sections of a run's report, each from that run's own outputs in MLMD: the outcome, the data,
+the data checks, the model and its training, the evaluation, and the components' states."""
+import html
+import json
+import os
+from typing import Dict, List, Optional, Sequence
+
+from ml_metadata.proto import metadata_store_pb2
+from tensorflow_metadata.proto.v0 import anomalies_pb2
+import tensorflow as tf
+from tfx.types import artifact_utils
+
+from components.drift_gate import REPORT_FILE, DriftReport
+from components.image_example_gen.summary import SUMMARY_FILE
+from components.modules import features
+from pipeline import mlmd_runs
+from pipeline import tfma_results
+from pipeline.report import charts
+from pipeline.report import inference
+from pipeline.report.page import Page, table
+from pipeline.run_summary import RunSummary
+
+MAX_PREDICTED = 2000
+GRID_COLUMNS = 6
+
+
+def verdict(summary: RunSummary, run: mlmd_runs.Run) -> str:
+  """What this run decided: failed, blessed and pushed, not blessed, or nothing evaluated."""
+  failed = [node for node, (state, _) in summary.executions.items() if state == 'FAILED']
+  pushed = run.output('Pusher', 'PushedModel')
+  if failed:
+    return (f'<p class="bad">The run failed in {html.escape(", ".join(failed))}; the log says '
+            'why. The sections below show what ran before.</p>')
+  if summary.blessed is None:
+    return '<p>No model was evaluated in this run.</p>'
+  if not summary.blessed:
+    return '<p class="bad">Model NOT blessed; nothing was pushed.</p>'
+  destination = pushed.custom_properties['pushed_destination'].string_value if pushed else ''
+  return f'<p class="ok">Model blessed and pushed to <code>{html.escape(destination)}</code>.</p>'
+
+
+def data(page: Page, examples: metadata_store_pb2.Artifact,
+         class_names: Sequence[str]) -> List[tf.train.Example]:
+  """Counts per split and class, skipped files, sample images; returns the training examples read."""
+  with tf.io.gfile.GFile(os.path.join(examples.uri, SUMMARY_FILE)) as f:
+    image_summary = json.load(f)
+  counts = image_summary['counts']
+  skipped = [[s['path'], s['reason']] for s in image_summary['skipped']]
+  train = inference.read_examples(examples, 'train', limit=400)
+  rows = [(name, [(inference.thumbnail(inference.feature_value(e, features.IMAGE_KEY)), '')
+                  for e in train if inference.feature_value(e, features.LABEL_KEY) == label
+                  ][:GRID_COLUMNS])
+          for label, name in enumerate(class_names)]
+  page.section(
+      'Data',
+      f"<p>{image_summary['images_used']} of {image_summary['files_seen']} files used, "
+      f"{image_summary['files_skipped']} skipped, {len(image_summary.get('ignored', []))} "
+      f'ignored (outside the class folders).</p>',
+      table(['split'] + list(class_names),
+            [[split] + [counts[split].get(name, 0) for name in class_names] for split in counts]),
+      page.picture('label_counts.png', charts.label_counts_chart(counts),
+                   'images per class and split'),
+      table(['skipped file', 'reason'], skipped) if skipped else '',
+      '<h3>Training images, one row per class</h3>',
+      page.picture('samples.png', charts.image_grid(rows), 'sample training images'))
+  return train
+
+
+def data_checks(page: Page, run: mlmd_runs.Run) -> None:
+  """The validators' anomalies and the drift check's scores."""
+  anomaly_rows = [row for node, node_outputs in run.outputs.items()
+                  for type_name, artifact in node_outputs.items() if type_name == 'ExampleAnomalies'
+                  for row in _anomaly_rows(node, artifact)]
+  page.section('Data checks',
+               table(['check', 'split', 'feature', 'anomaly', 'details'], anomaly_rows)
+               if anomaly_rows else '<p class="ok">No anomalies.</p>',
+               drift_table(run.output('DriftGate', DriftReport.TYPE_NAME)))
+
+
+def training(page: Page, run: mlmd_runs.Run, train: List[tf.train.Example]) -> None:
+  """The Trainer's settings, the augmentation on one image, and the training curves."""
+  trainer_config = _trainer_config(run)
+  if trainer_config:
+    page.section('Model and training',
+                 table(['setting', 'value'], sorted(
+                     (k, v) for k, v in trainer_config.items() if k != 'class_names')))
+    if train:
+      page.parts.append('<h3>Augmentation (one image, five random flips and rotations)</h3>' +
+                        page.picture('augmentation.png', charts.augmentation_preview(
+                            inference.feature_value(train[0], features.IMAGE_KEY),
+                            trainer_config['image_size'], trainer_config['rotation_factor']),
+                                     'augmentation preview'))
+  model_run = run.output('Trainer', 'ModelRun')
+  history_path = os.path.join(model_run.uri, 'history.json') if model_run else None
+  if history_path and tf.io.gfile.exists(history_path):
+    with tf.io.gfile.GFile(history_path) as f:
+      history = json.load(f)['history']
+    epochs = [[i + 1] + [f'{history[k][i]:.4f}' for k in sorted(history)]
+              for i in range(len(history.get('loss', [])))]
+    page.parts.append('<h3>Training curves</h3>' + page.picture(
+        'training_curves.png', charts.training_curves(history), 'loss and accuracy per epoch')
+                      + table(['epoch'] + sorted(history), epochs))
+
+
+def evaluation(page: Page, run: mlmd_runs.Run, summary: RunSummary,
+               examples: Optional[metadata_store_pb2.Artifact], class_names: Sequence[str]) -> None:
+  """Test metrics, the blessing and why not, the confusion matrix, the worst mistakes."""
+  evaluated = run.output('Evaluator', 'ModelEvaluation')
+  if not evaluated:
+    return
+  parts = [table(['metric (test split)', 'value'],
+                 [[k, f'{v:.4f}'] for k, v in sorted(summary.test_metrics.items())])]
+  reasons = tfma_results.blessing_reasons(evaluated.uri)
+  parts.append('<p class="ok">Blessed: every threshold passed.</p>' if not reasons else
+               '<p class="bad">Not blessed:</p><ul>' + ''.join(
+                   f'<li>{html.escape(r)}</li>' for r in reasons) + '</ul>')
+  matrix = tfma_results.confusion_matrix(evaluated.uri, len(class_names))
+  if matrix is not None:
+    parts.append(page.picture('confusion_matrix.png',
+                              charts.confusion_matrix_chart(matrix, class_names),
+                              'confusion matrix'))
+  model = run.output('Trainer', 'Model')
+  if model and examples:
+    mistakes = inference.worst_mistakes(
+        model.uri, inference.read_examples(examples, 'test', MAX_PREDICTED), class_names)
+    parts.append('<h3>Worst mistakes on the test split</h3>' + (
+        page.picture('mistakes.png', charts.image_grid([
+            ('', mistakes[i:i + GRID_COLUMNS]) for i in range(0, len(mistakes), GRID_COLUMNS)]),
+                     'most confident misclassified test images')
+        if mistakes else '<p class="ok">No test image is misclassified.</p>'))
+  page.section('Evaluation', *parts)
+
+
+def _trainer_config(run: mlmd_runs.Run) -> Dict[str, object]:
+  """The Trainer's custom_config (hyperparameters) of this run's Trainer execution."""
+  trainer = run.executions.get('Trainer')
+  if trainer is None or 'custom_config' not in trainer.custom_properties:
+    return {}
+  return json.loads(trainer.custom_properties['custom_config'].string_value or '{}')
+
+
+def drift_table(report: Optional[metadata_store_pb2.Artifact]) -> str:
+  """The drift check's scores against the baseline (DriftGate's drift_report.json)."""
+  if report is None:
+    return ''
+  with tf.io.gfile.GFile(os.path.join(report.uri, REPORT_FILE)) as f:
+    drift_report = json.load(f)
+  if not drift_report['baseline']:
+    return '<p>Drift: no baseline yet (a first run); this data becomes the baseline.</p>'
+  rows = [[pair, r['feature'], r['check'],
+           '-' if r['score'] is None else f"{r['score']:.4f}",
+           '-' if r['threshold'] is None else r['threshold'], 'DRIFT' if r['flagged'] else 'ok']
+          for pair, findings in drift_report['split_pairs'].items() for r in findings]
+  return '<h3>Drift against the baseline</h3>' + table(
+      ['split pair', 'feature', 'check', 'score', 'threshold', 'verdict'], rows)
+
+
+def _anomaly_rows(node: str, anomalies: metadata_store_pb2.Artifact) -> List[List[str]]:
+  rows = []
+  for split in artifact_utils.decode_split_names(
+      anomalies.properties['split_names'].string_value or '[]'):
+    path = os.path.join(anomalies.uri, f'Split-{split}', 'SchemaDiff.pb')
+    if tf.io.gfile.exists(path):
+      with tf.io.gfile.GFile(path, 'rb') as f:
+        anomalies_proto = anomalies_pb2.Anomalies.FromString(f.read())
+      for feature, info in anomalies_proto.anomaly_info.items():
+        rows.append([node, split, feature, info.short_description, info.description])
+  return rows

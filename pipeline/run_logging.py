@@ -1,0 +1,48 @@
+"""What a run prints: without --verbose, only which component runs and the ExampleGen's progress.
+
+Shared by local_runner.py and kubeflow_runner.py.
+"""
+import logging
+import os
+import re
+import sys
+import warnings
+
+
+class _ProgressFilter(logging.Filter):
+  """Without --verbose, shows which component runs, whether it came from the cache, and the
+  ExampleGen's progress lines, which Beam's worker processes send as 'Worker: <LogEntry proto>'."""
+  _SHOWN = ('Component ', 'A cached execution', 'Image ExampleGen: ')
+  _WORKER_MESSAGE = re.compile(r'^Worker: .*?message: "(.*?)(?<!\\)"')
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    if record.levelno >= logging.ERROR:
+      return True
+    message = record.getMessage()
+    from_worker = self._WORKER_MESSAGE.match(message)
+    if from_worker:
+      message = record.msg = from_worker.group(1)
+      record.args = ()
+    return record.levelno in (logging.INFO, logging.WARNING) and message.startswith(self._SHOWN)
+
+
+def configure_logging(verbose: bool) -> None:
+  if verbose:
+    logging.basicConfig(level=logging.INFO)
+    return
+  # Also reaches the Beam worker processes, which inherit the environment.
+  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+  os.environ.setdefault('PYTHONWARNINGS', 'ignore')
+  os.environ.setdefault('PIP_QUIET', '1')  # TFX pip-installs the module-file wheel per component
+  os.environ.setdefault('DIST_EXTRA_CONFIG',  # ... after building it with setuptools
+                        os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                     'quiet_setuptools.cfg'))
+  warnings.filterwarnings('ignore')
+  handler = logging.StreamHandler(sys.stdout)
+  handler.addFilter(_ProgressFilter())
+  handler.setFormatter(logging.Formatter('%(asctime)s %(message)s', '%H:%M:%S'))
+  logging.basicConfig(level=logging.INFO, handlers=[handler])
+  # Libraries that parse absl flags later would drop absl's logger to WARNING, hiding the progress.
+  from absl import flags, logging as absl_logging  # pylint: disable=g-import-not-at-top
+  flags.FLAGS.mark_as_parsed()
+  absl_logging.set_verbosity(absl_logging.INFO)

@@ -1,0 +1,58 @@
+"""The Evaluator's TFMA output, parsed: the candidate's metrics, its confusion matrix, and why it
+was not blessed. Read by the run summary and the run report."""
+import json
+import os
+from typing import Dict, List, Optional
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_model_analysis as tfma
+
+
+def load_candidate_result(evaluation_uri: str) -> tfma.EvalResult:
+  """The evaluated model's TFMA results. With a baseline the Evaluator names the two models
+  'candidate' and 'baseline', and TFMA returns the plots only for a named model."""
+  with tf.io.gfile.GFile(os.path.join(evaluation_uri, 'eval_config.json')) as f:
+    model_specs = json.load(f)['evalConfig']['modelSpecs']
+  has_baseline = any(spec.get('isBaseline') for spec in model_specs)
+  return tfma.load_eval_result(evaluation_uri,
+                               model_name=tfma.CANDIDATE_KEY if has_baseline else None)
+
+
+def overall_metrics(evaluation_uri: str) -> Dict[str, float]:
+  """Unsliced metrics of a TFMA evaluation, e.g. {'sparse_categorical_accuracy': 0.97, ...}."""
+  result = load_candidate_result(evaluation_uri)
+  for slice_key, metrics in result.slicing_metrics:
+    if not slice_key:
+      values = next(iter(metrics.values()))  # one output
+      values = next(iter(values.values()))  # sub key '' (no class binarisation)
+      # '<metric>_diff' entries compare with the baseline model; the values themselves suffice here.
+      return {name: value['doubleValue'] for name, value in values.items()
+              if 'doubleValue' in value and not name.endswith('_diff')}
+  return {}
+
+
+def confusion_matrix(evaluation_uri: str, num_classes: int) -> Optional[np.ndarray]:
+  """The Evaluator's multi-class confusion matrix of the test split (unsliced), counts."""
+  for slice_key, plots in load_candidate_result(evaluation_uri).plots:
+    if slice_key:
+      continue
+    for per_output in plots.values():
+      for per_sub_key in per_output.values():
+        plot = per_sub_key.get('multiClassConfusionMatrixAtThresholds')
+        if plot:
+          matrix = np.zeros((num_classes, num_classes))
+          for entry in plot['matrices'][0].get('entries', []):
+            predicted = int(entry.get('predictedClassId', 0))
+            if 0 <= predicted < num_classes:  # -1 counts examples below every threshold
+              matrix[int(entry.get('actualClassId', 0)), predicted] += entry.get(
+                  'numWeightedExamples', 0)
+          return matrix
+  return None
+
+
+def blessing_reasons(evaluation_uri: str) -> List[str]:
+  """Why the Evaluator did not bless: one line per failed threshold."""
+  result = tfma.load_validation_result(evaluation_uri)
+  return [failure.message or str(failure.metric_key.name)
+          for per_slice in result.metric_validations_per_slice for failure in per_slice.failures]

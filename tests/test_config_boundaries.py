@@ -1,0 +1,90 @@
+"""Every CLI boundary value gives a valid config or one clear error line, before any work.
+
+PipelineConfig holds every check (pipeline/configs.py), so the flags of every runner agree: what
+passes here is what ImageExampleGen, LabelBalance, the Trainer and the Evaluator accept.
+"""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from pipeline import configs
+from pipeline import flags
+from tests.trees import SAMPLE_DATA
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# (flags, None for a valid config or the error's text)
+BOUNDARIES = [
+    (['--test-fraction', '0'], '--test-fraction: 0.0 is not a fraction in (0, 1)'),
+    (['--test-fraction', '1'], '--test-fraction: 1.0 is not a fraction in (0, 1)'),
+    (['--test-fraction', '-0.2'], '--test-fraction: -0.2 is not a fraction'),
+    (['--test-fraction', '0.999'], None),
+    (['--max-skipped-fraction', '0'], None),
+    (['--max-skipped-fraction', '1'], None),
+    (['--max-skipped-fraction', '1.01'], '--max-skipped-fraction: 1.01 is not a fraction in [0, 1]'),
+    (['--accuracy-threshold', '0'], None),
+    (['--accuracy-threshold', '1'], None),
+    (['--accuracy-threshold', '-0.1'], '--accuracy-threshold: -0.1 is not a fraction'),
+    (['--max-class-ratio', '1'], None),
+    (['--max-class-ratio', '0'], '--max-class-ratio: 0.0 is below 1'),
+    (['--max-class-ratio', '-1.5'], '--max-class-ratio: -1.5 is below 1'),
+    (['--epochs', '0'], '--epochs: 0 is not a positive integer'),
+    (['--epochs', '-3'], '--epochs: -3 is not a positive integer'),
+    (['--epochs', '1'], None),
+    (['--batch-size', '0'], '--batch-size: 0 is not a positive integer'),
+    (['--image-size', '-1'], '--image-size: -1 is not a positive integer'),
+    (['--learning-rate', '0'], '--learning-rate: 0.0 is not a positive number'),
+    (['--alpha', '-1'], '--alpha: -1.0 is not a positive number'),
+    (['--fine-tune-epochs', '0'], None),
+    (['--fine-tune-epochs', '-1'], '--fine-tune-epochs: -1 is not an integer >= 0'),
+    (['--fine-tune-epochs', '1', '--model', 'small_cnn'], '--model small_cnn has none'),
+    (['--split-ratios', '1,1,1'], None),
+    (['--split-ratios', '0,1,1'], "--split-ratios: {'train': 0, 'eval': 1, 'test': 1} is not"),
+    (['--split-ratios', '8,-1,1'], "--split-ratios: {'train': 8, 'eval': -1, 'test': 1} is not"),
+    (['--drift-label-linf', '0'], '--drift-label-linf: 0.0 is not a positive number'),
+    (['--drift-numeric-js', '-0.2'], '--drift-numeric-js: -0.2 is not a positive number'),
+    (['--drift-numeric-js', '1'], None),
+    (['--direct-num-workers', '-1'], '--direct-num-workers must be >= 0'),
+    (['--direct-num-workers', '0'], None),
+]
+
+
+@pytest.mark.parametrize('argv, error', BOUNDARIES)
+def test_boundary_value_gives_a_config_or_one_error_line(tmp_path, argv, error):
+  args = flags.local_parser().parse_args(
+      ['--data-root', SAMPLE_DATA, '--pipeline-root', str(tmp_path / 'root'), *argv])
+  if error is None:
+    config = flags.local_config(args)
+    assert config.pipeline_root == str(tmp_path / 'root')
+    return
+  with pytest.raises(configs.ConfigError) as raised:
+    flags.local_config(args)
+  assert error in str(raised.value) and '\n' not in str(raised.value)
+  assert not (tmp_path / 'root').exists()
+
+
+def test_every_runner_shares_the_checks():
+  """The configs built without flags (tests, other tools) are checked the same way."""
+  with pytest.raises(configs.ConfigError, match=r'--test-fraction: 1 is not a fraction in \(0, 1\)'):
+    configs.PipelineConfig('d', 'p', 's', test_fraction=1)
+  assert configs.PipelineConfig('d', 'p', 's').test_fraction == configs.default('test_fraction')
+
+
+@pytest.mark.parametrize('argv, error', [
+    (['--test-fraction', '0'], 'error: --test-fraction: 0.0 is not a fraction in (0, 1)'),
+    (['--epochs', '-1'], 'error: --epochs: -1 is not a positive integer'),
+    (['--split-ratios', '8,1'], "local_runner.py: error: argument --split-ratios: '8,1' is not "
+                                'three positive integers TRAIN,EVAL,TEST'),
+])
+def test_local_runner_prints_one_error_line_and_exits_2(tmp_path, argv, error):
+  root = tmp_path / 'root'
+  result = subprocess.run(
+      [sys.executable, os.path.join(REPO_ROOT, 'local_runner.py'), '--data-root', SAMPLE_DATA,
+       '--pipeline-root', str(root), *argv],
+      capture_output=True, text=True, timeout=300, check=False)
+  assert result.returncode == 2
+  assert result.stderr.splitlines() == [result.stderr.splitlines()[0]]  # one line
+  assert result.stderr.startswith(error)
+  assert not root.exists()
