@@ -90,9 +90,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
   model.add_argument('--alpha', type=_positive_float,
                      help='mobilenet_v2 only: MobileNetV2 width multiplier')
   model.add_argument('--image-size', type=_positive_int, help='square input size in pixels')
-  model.add_argument('--epochs', type=_positive_int)
-  model.add_argument('--batch-size', type=_positive_int)
-  model.add_argument('--learning-rate', type=_positive_float)
+  model.add_argument('--epochs', type=_positive_int, help='passes over the training split')
+  model.add_argument('--batch-size', type=_positive_int, help='images per training step')
+  model.add_argument('--learning-rate', type=_positive_float, help="the optimizer's learning rate")
   model.add_argument('--fine-tune-epochs', type=int, default=0,
                      help='mobilenet_v2 only: epochs of a second phase that unfreezes the top of '
                           'the base at a low learning rate; 0 (default) turns it off')
