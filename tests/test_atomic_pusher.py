@@ -1,7 +1,9 @@
 """The atomic Pusher: complete versions only, growing version numbers, nothing left on failure."""
 import os
+import types
 
 import pytest
+from tfx.components.pusher import executor as pusher_executor
 from tfx.proto import pusher_pb2
 from tfx.types import standard_artifacts
 from tfx.types import standard_component_specs
@@ -53,12 +55,17 @@ def test_blessed_model_becomes_one_complete_version(tmp_path):
   assert (serving_dir / version / 'variables' / 'variables.data-00000-of-00001').stat().st_size == 1000
 
 
-def test_versions_grow_even_within_one_second(tmp_path):
+def test_versions_grow_even_within_one_second(tmp_path, monkeypatch):
+  # TFX's Pusher names the version after int(time.time()); a stopped clock puts all three pushes
+  # in the same second.
+  now = 1_700_000_000
+  monkeypatch.setattr(pusher_executor, 'time', types.SimpleNamespace(time=lambda: now))
   serving_dir = tmp_path / 'serving'
   versions = [push(tmp_path, serving_dir, graph=graph).get_string_custom_property('pushed_version')
               for graph in (b'one', b'two', b'three')]
-  assert [int(v) for v in versions] == sorted({int(v) for v in versions})
-  assert atomic_pusher.model_versions(str(serving_dir)) == [int(v) for v in versions]
+  assert versions == [str(now), str(now + 1), str(now + 2)]
+  assert atomic_pusher.model_versions(str(serving_dir)) == [now, now + 1, now + 2]
+  assert (serving_dir / str(now + 2) / 'saved_model.pb').read_bytes() == b'three'
 
 
 def test_the_model_already_served_is_not_pushed_again(tmp_path):

@@ -1,4 +1,5 @@
 """Image ExampleGen: layout, image inspection, split assignment, and the Beam executor end to end."""
+import hashlib
 import io
 import json
 import os
@@ -165,12 +166,12 @@ def test_executor_writes_labelled_examples_in_three_splits(tmp_path):
   eval_names = {_value(e, features.FILENAME_KEY) for e in read_split(examples, 'eval')}
   test_names = {_value(e, features.FILENAME_KEY) for e in read_split(examples, 'test')}
   assert not eval_names & test_names and len(eval_names) + len(test_names) == 40
-  config = {'train_folder': 'train', 'test_fraction': 0.3}
-  validation_files = [f'validation/{c}/{f}' for c in ('cats', 'dogs')
-                      for f in os.listdir(os.path.join(root, 'validation', c))]
-  expected_test = {path.encode() for path in validation_files
-                   if split_lib.assign_split(path, 'validation', config) == 'test'}
-  assert test_names == expected_test
+  # The documented rule, written out: the first 8 bytes of the SHA-256 of the path below
+  # validation/, as a fraction of 2**64, below --test-fraction.
+  expected_test = {f'validation/{c}/{f}'.encode() for c in ('cats', 'dogs')
+                   for f in os.listdir(os.path.join(root, 'validation', c))
+                   if int(hashlib.sha256(f'{c}/{f}'.encode()).hexdigest()[:16], 16) < 0.3 * 2**64}
+  assert test_names == expected_test and 0 < len(test_names) < 40
 
   assert json.loads(examples.get_string_custom_property('class_names')) == ['cats', 'dogs']
   assert examples.get_int_custom_property('files_seen') == 49

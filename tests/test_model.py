@@ -1,7 +1,5 @@
 """The tutorial's four models: the transfer model (frozen pretrained base, head shape, weight
 loading, fine-tuning, augmentation), the three small CNNs, and the --model flag that picks one."""
-import glob
-import os
 
 import h5py
 import numpy as np
@@ -119,18 +117,11 @@ def test_cnn_input_range_and_dropout(name, unit_range, dropout_layers):
 
 
 def test_cnn_serves_through_the_signatures(transform_output, tmp_path):
-  from components.modules import signatures  # pylint: disable=g-import-not-at-top
+  from tests import serving_checks  # pylint: disable=g-import-not-at-top
   from tests.conftest import TEST_IMAGE_SIZE  # pylint: disable=g-import-not-at-top
-  model = _cnn(model_variants.CNN_AUGMENTED, image_size=TEST_IMAGE_SIZE)
-  serving = signatures.make_serving_signatures(model, transform_output, ['cats', 'dogs'])
-  model.save(str(tmp_path), save_format='tf', signatures=serving)
-  loaded = tf.saved_model.load(str(tmp_path))
-  jpegs = [open(path, 'rb').read()
-           for path in sorted(glob.glob(os.path.join(SAMPLE_DATA, 'train', '*', '*.jpg')))[::50]]
-  out = loaded.signatures[features.IMAGE_BYTES_SIGNATURE](image_bytes=tf.constant(jpegs))
-  probabilities = out[features.PROBABILITIES_OUTPUT].numpy()
-  assert probabilities.shape == (len(jpegs), 2)
-  np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+  model = serving_checks.brightness_classifier(model_variants.CNN_AUGMENTED, TEST_IMAGE_SIZE)
+  serving_checks.save_with_signatures(model, transform_output, str(tmp_path))
+  serving_checks.assert_both_signatures_classify(tf.saved_model.load(str(tmp_path)))
 
 
 def test_unknown_model_names_fail_clearly(capsys):

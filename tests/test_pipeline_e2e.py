@@ -1,16 +1,19 @@
 """The whole pipeline on the embedded sample data, asserted through MLMD like TFX's penguin e2e test.
 
 One test, because every LocalDagRunner run costs a minute or more; in order it shows that
-* a run killed in the middle of the Trainer completes on a plain re-run, without clean-up;
+* a run killed in the middle of the Trainer completes on a plain re-run, without clean-up, and
+  that re-run's drift check compares its data with the statistics the killed run accepted;
 * a model trained on swapped labels is not blessed and nothing is pushed, while that run shares
   the machine with another pipeline root (neither disturbs the other);
 * the pushed model serves raw JPEG bytes;
 * a model worse than the last blessed one is not pushed even when it passes the absolute gate;
-* the run report renders (in headless Chromium too, where installed);
-* unchanged inputs are served from the cache.
+* unchanged inputs are served from the cache;
+* the run report renders, last in headless Chromium (a reported skip where it is not installed,
+  a failure in CI).
 Takes about 10 minutes on 2 CPUs.
 """
 import glob
+import json
 import os
 import shutil
 import signal
@@ -19,12 +22,17 @@ import sys
 import time
 
 import numpy as np
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
 from PIL import Image
 import pytest
 import tensorflow as tf
+from tfx.components.distribution_validator import executor as distribution_validator_executor
+from tfx.orchestration import metadata
 
 import local_runner
 from components import atomic_pusher
+from components import drift
 from components.modules import features
 from pipeline import run_summary
 from tests.report_checks import assert_report_renders, browser_screenshot
@@ -82,8 +90,51 @@ def _config(root, *flags):
   return local_runner.config_from_args(args)
 
 
-def _not_cached(summary):
-  return {node for node, (state, _) in summary.executions.items() if state != 'CACHED'}
+def _states(summary):
+  return {node: state for node, (state, _) in summary.executions.items()}
+
+
+def _ran(*nodes):
+  """The states of a run in which ``nodes`` ran to completion and every other node was cached."""
+  return {node: 'COMPLETE' if node in nodes else 'CACHED' for node in NODES}
+
+
+def _store(metadata_path):
+  return metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(metadata_path))
+
+
+def _artifact_ids(store, execution, event_type, key):
+  """Ids of the artifacts ``execution`` read (INPUT) or wrote (OUTPUT) under ``key``."""
+  return [event.artifact_id for event in store.get_events_by_execution_ids([execution.id])
+          if event.type == event_type and event.path.steps and event.path.steps[0].key == key]
+
+
+def _assert_compared_with_the_killed_runs_statistics(metadata_path):
+  """The re-run's DistributionValidator read, as its baseline, the statistics that the killed run's
+  AcceptedStatistics published, and found no drift: they are the same data (StatisticsGen was
+  cached), so every compared feature scores 0."""
+  store = _store(metadata_path)
+  killed_run, rerun = sorted(store.get_contexts_by_type('pipeline_run'), key=lambda c: c.id)
+  accepted = _artifact_ids(store, run_summary.run_executions(store, killed_run.id)[
+      'AcceptedStatistics'], metadata_store_pb2.Event.OUTPUT, drift.ACCEPTED_KEY)
+  executions = run_summary.run_executions(store, rerun.id)
+  validator = executions['DistributionValidator']
+  assert len(accepted) == 1
+  assert _artifact_ids(store, validator, metadata_store_pb2.Event.INPUT,
+                       'baseline_statistics') == accepted
+  (anomalies_id,) = _artifact_ids(store, validator, metadata_store_pb2.Event.OUTPUT, 'anomalies')
+  [anomalies] = store.get_artifacts_by_id([anomalies_id])
+  assert dict(anomalies.custom_properties['blessed'].struct_value) == {
+      'train_train': distribution_validator_executor.BLESSED_VALUE}
+  (report_id,) = _artifact_ids(store, executions['DriftGate'], metadata_store_pb2.Event.OUTPUT,
+                               'report')
+  [report] = store.get_artifacts_by_id([report_id])
+  assert report.custom_properties['has_baseline'].int_value == 1
+  assert report.custom_properties['drifted'].int_value == 0
+  with open(os.path.join(report.uri, drift.REPORT_FILE)) as f:
+    rows = json.load(f)['split_pairs']['train_train']
+  assert {row['feature']: (row['score'], row['flagged']) for row in rows} == {
+      feature: (0.0, False) for feature in drift.COMPARED_FEATURES}
 
 
 @pytest.mark.e2e
@@ -102,11 +153,8 @@ def test_pipeline_recovers_gates_and_caches(tmp_path):
   assert not os.path.exists(config.serving_dir)
   local_runner.run(config)
   first = run_summary.summarize(config.metadata_path)
-  assert set(first.executions) == NODES
-  assert {node for node, (state, _) in first.executions.items()
-          if state == 'CACHED'} == BEFORE_TRAINER
-  assert {state for node, (state, _) in first.executions.items()
-          if node not in BEFORE_TRAINER} == {'COMPLETE'}
+  assert _states(first) == _ran(*(NODES - BEFORE_TRAINER))
+  _assert_compared_with_the_killed_runs_statistics(config.metadata_path)
   assert first.blessed
   assert first.test_metrics['sparse_categorical_accuracy'] >= config.accuracy_threshold
   (version,) = atomic_pusher.model_versions(config.serving_dir)
@@ -130,12 +178,6 @@ def test_pipeline_recovers_gates_and_caches(tmp_path):
           'Evaluation', 'Worst mistakes on the test split', 'Components'} <= set(headings)
   page = open(report_path, encoding='utf-8').read()
   assert 'Model blessed and pushed to' in page and first.pushed_to in page
-  screenshot = str(tmp_path / 'report.png')
-  if browser_screenshot(report_path, screenshot):  # headless Chromium, where installed (CI)
-    pixels = np.asarray(Image.open(screenshot).convert('RGB')).astype(int)
-    # The label-count bars (matplotlib's first two colours) were drawn: the pictures loaded.
-    for colour in ((31, 119, 180), (255, 127, 14)):
-      assert (np.abs(pixels - colour).sum(axis=-1) < 30).sum() > 500, colour
 
   # The swapped-label model fails the absolute gate: not blessed, nothing pushed.
   assert bad_run.wait(timeout=1200) == 0, bad_log.read_text()
@@ -144,8 +186,13 @@ def test_pipeline_recovers_gates_and_caches(tmp_path):
   assert 'images: 220 of 220 files used, 0 skipped' in output
   other_config = _config(other)
   bad = run_summary.summarize(other_config.metadata_path)
-  assert {state for state, _ in bad.executions.values()} == {'COMPLETE'}
-  assert not bad.blessed and bad.pushed_to is None
+  assert _states(bad) == _ran(*NODES)
+  assert bad.blessed is False and bad.pushed_to is None
+  # The Evaluator wrote its verdict: a blessing whose value is 0, not a missing blessing.
+  (blessing,) = _store(other_config.metadata_path).get_artifacts_by_type('ModelBlessing')
+  assert 'blessed' in blessing.custom_properties
+  assert blessing.custom_properties['blessed'].int_value == 0
+  assert os.path.exists(os.path.join(blessing.uri, 'NOT_BLESSED'))
   assert bad.test_metrics['sparse_categorical_accuracy'] < other_config.accuracy_threshold
   assert atomic_pusher.model_versions(other_config.serving_dir) == []
 
@@ -153,7 +200,7 @@ def test_pipeline_recovers_gates_and_caches(tmp_path):
   # because it now has a baseline (the model blessed by the first run), and so does the Pusher.
   local_runner.run(config)
   second = run_summary.summarize(config.metadata_path)
-  assert _not_cached(second) == RESOLVERS | {'Evaluator', 'Pusher'}
+  assert _states(second) == _ran(*RESOLVERS, 'Evaluator', 'Pusher')
   assert second.blessed  # the same model is not worse than itself
   versions = atomic_pusher.model_versions(config.serving_dir)
   assert versions == [version]  # and it is already served: nothing new is pushed
@@ -163,7 +210,7 @@ def test_pipeline_recovers_gates_and_caches(tmp_path):
                          '--accuracy-threshold', '0')
   local_runner.run(worse_config)
   worse = run_summary.summarize(config.metadata_path)
-  assert _not_cached(worse) == RESOLVERS | {'Trainer', 'Evaluator', 'Pusher'}
+  assert _states(worse) == _ran(*RESOLVERS, 'Trainer', 'Evaluator', 'Pusher')
   assert not worse.blessed and worse.pushed_to is None
   assert (worse.test_metrics['sparse_categorical_accuracy']
           < second.test_metrics['sparse_categorical_accuracy'])
@@ -174,5 +221,13 @@ def test_pipeline_recovers_gates_and_caches(tmp_path):
 
   # Back to the blessed configuration: every component is served from the cache.
   local_runner.run(config)
-  assert _not_cached(run_summary.summarize(config.metadata_path)) == RESOLVERS
+  assert _states(run_summary.summarize(config.metadata_path)) == _ran(*RESOLVERS)
   assert atomic_pusher.model_versions(config.serving_dir) == versions
+
+  # Last, as it is skipped where Chromium is not installed: the first run's report in a browser.
+  screenshot = str(tmp_path / 'report.png')
+  browser_screenshot(report_path, screenshot)
+  pixels = np.asarray(Image.open(screenshot).convert('RGB')).astype(int)
+  # The label-count bars (matplotlib's first two colours) were drawn: the pictures loaded.
+  for colour in ((31, 119, 180), (255, 127, 14)):
+    assert (np.abs(pixels - colour).sum(axis=-1) < 30).sum() > 500, colour

@@ -1,25 +1,72 @@
-"""The run report's pictures and tables, each drawn from small known inputs."""
+"""The run report's pictures and tables, each drawn from small known inputs: the numbers behind
+every picture are read back from its matplotlib figure."""
+import base64
 import json
 import types
 
+from matplotlib import figure as matplotlib_figure
 import numpy as np
+from PIL import Image
+import pytest
 
 from pipeline.report import charts, sections
-from tests.report_checks import non_blank_png
+from tests.report_checks import assert_report_renders, browser_screenshot, non_blank_png
 
 
-def test_label_counts_chart():
-  png = charts.label_counts_chart(
-      {'train': {'cats': 1000, 'dogs': 1000}, 'eval': {'cats': 400, 'dogs': 400},
-       'test': {'cats': 100, 'dogs': 100}})
-  non_blank_png(png)
+@pytest.fixture
+def figures(monkeypatch):
+  """Every matplotlib figure saved as a picture during the test, in order."""
+  saved = []
+  savefig = matplotlib_figure.Figure.savefig
+
+  def keep_and_save(figure, *args, **kwargs):
+    saved.append(figure)
+    return savefig(figure, *args, **kwargs)
+
+  monkeypatch.setattr(matplotlib_figure.Figure, 'savefig', keep_and_save)
+  return saved
 
 
-def test_training_curves_and_confusion_matrix():
+def test_label_counts_chart(figures):
+  counts = {'train': {'cats': 1000, 'dogs': 600}, 'eval': {'cats': 400, 'dogs': 300},
+            'test': {'cats': 100, 'dogs': 90}}
+  non_blank_png(charts.label_counts_chart(counts))
+  (axis,) = figures[0].axes
+  splits = [label.get_text() for label in axis.get_xticklabels()]
+  class_names = axis.get_legend_handles_labels()[1]
+  assert sorted(splits) == sorted(counts) and class_names == ['cats', 'dogs']
+  drawn = {name: dict(zip(splits, [bar.get_height() for bar in bars]))
+           for name, bars in zip(class_names, axis.containers)}
+  assert drawn == {name: {split: counts[split][name] for split in counts} for name in class_names}
+  # Each bar is labelled with its count.
+  assert sorted(text.get_text() for text in axis.texts) == sorted(
+      str(n) for per_class in counts.values() for n in per_class.values())
+
+
+def test_training_curves(figures):
   history = {'loss': [0.7, 0.4, 0.3], 'val_loss': [0.6, 0.5, 0.45],
              'accuracy': [0.6, 0.8, 0.9], 'val_accuracy': [0.65, 0.75, 0.8]}
   non_blank_png(charts.training_curves(history))
-  non_blank_png(charts.confusion_matrix_chart(np.array([[90, 10], [5, 95]]), ['cats', 'dogs']))
+  drawn = {(axis.get_title(), line.get_label()): (list(line.get_xdata()), list(line.get_ydata()))
+           for axis in figures[0].axes for line in axis.get_lines()}
+  epochs = [1, 2, 3]
+  assert drawn == {('loss', 'train'): (epochs, history['loss']),
+                   ('loss', 'eval'): (epochs, history['val_loss']),
+                   ('accuracy', 'train'): (epochs, history['accuracy']),
+                   ('accuracy', 'eval'): (epochs, history['val_accuracy'])}
+
+
+def test_confusion_matrix_chart(figures):
+  matrix = np.array([[90, 10], [5, 95]])  # rows: actual cats, dogs; columns: predicted
+  non_blank_png(charts.confusion_matrix_chart(matrix, ['cats', 'dogs']))
+  (axis,) = figures[0].axes
+  np.testing.assert_array_equal(axis.images[0].get_array(), matrix)
+  assert (axis.get_xlabel(), axis.get_ylabel()) == ('predicted', 'actual')
+  assert [t.get_text() for t in axis.get_xticklabels()] == ['cats', 'dogs']
+  assert [t.get_text() for t in axis.get_yticklabels()] == ['cats', 'dogs']
+  cells = {(round(text.get_position()[1]), round(text.get_position()[0])): text.get_text()
+           for text in axis.texts}  # (actual row, predicted column): the count written there
+  assert cells == {(0, 0): '90', (0, 1): '10', (1, 0): '5', (1, 1): '95'}
 
 
 def test_image_grid_has_one_row_per_class():
@@ -37,10 +84,17 @@ def test_image_grid_has_one_row_per_class():
   assert ((top[..., 2] > 200) & (top[..., 0] < 50)).sum() == 0
 
 
-def test_augmentation_preview_shows_six_views(real_images):
+def test_augmentation_preview_shows_the_original_and_five_different_views(real_images, figures):
   with open(real_images['cats'][0], 'rb') as f:
     png = charts.augmentation_preview(f.read(), image_size=64, rotation_factor=0.1)
   assert non_blank_png(png).width > 4 * non_blank_png(png).height
+  panels = [(axis.get_title(), axis.images[0].get_array()) for axis in figures[0].axes
+            if axis.images]
+  assert [title for title, _ in panels] == ['original'] + [f'random {i}' for i in range(1, 6)]
+  assert all(image.shape == (64, 64, 3) for _, image in panels)
+  for i, (_, image) in enumerate(panels):
+    for _, other in panels[i + 1:]:
+      assert not np.array_equal(image, other), 'two panels show the same picture'
 
 
 def test_drift_table_shows_scores_or_the_cold_start(tmp_path):
@@ -55,3 +109,34 @@ def test_drift_table_shows_scores_or_the_cold_start(tmp_path):
       {'on_drift': 'fail', 'baseline': False, 'split_pairs': {}}))
   assert 'no baseline yet' in sections.drift_table(report)
   assert sections.drift_table(None) == ''
+
+
+def _page(tmp_path, pictures, linked):
+  """A report page of the pictures {file name: png}, linked to their files where ``linked``."""
+  parts = []
+  for name, png in pictures.items():
+    (tmp_path / name).write_bytes(png)
+    img = f'<img src="data:image/png;base64,{base64.b64encode(png).decode()}" alt="">'
+    parts.append(f'<p><a href="{name}">{img}</a></p>' if name in linked else f'<p>{img}</p>')
+  path = tmp_path / 'report.html'
+  path.write_text('<html><body><h2>Data</h2>' + ''.join(parts) + '</body></html>')
+  return str(path)
+
+
+def test_report_check_finds_a_picture_without_a_link(tmp_path):
+  chart = charts.label_counts_chart({'train': {'cats': 3, 'dogs': 2}})
+  matrix = charts.confusion_matrix_chart(np.array([[3, 1], [0, 2]]), ['cats', 'dogs'])
+  pictures = {'counts.png': chart, 'matrix.png': matrix}
+  assert assert_report_renders(_page(tmp_path, pictures, linked=pictures)) == ['Data']
+  with pytest.raises(AssertionError, match='2 pictures, links'):
+    assert_report_renders(_page(tmp_path, pictures, linked=['counts.png']))
+
+
+def test_report_renders_in_a_browser(tmp_path):
+  chart = charts.label_counts_chart({'train': {'cats': 3, 'dogs': 2}})
+  path = _page(tmp_path, {'counts.png': chart}, linked=['counts.png'])
+  screenshot = tmp_path / 'page.png'
+  browser_screenshot(path, str(screenshot))  # skipped without Chromium, except in CI
+  pixels = np.asarray(Image.open(screenshot).convert('RGB')).astype(int)
+  for colour in ((31, 119, 180), (255, 127, 14)):  # matplotlib's first two colours: the bars
+    assert (np.abs(pixels - colour).sum(axis=-1) < 30).sum() > 500, colour

@@ -1,44 +1,35 @@
-"""Both serving signatures of the saved model, on real encoded JPEG and PNG bytes."""
-from PIL import Image
+"""Both serving signatures of a saved model, on encoded JPEG and PNG bytes whose classes are known
+(tests/serving_checks.py): the answers are checked against the labels, not only their shapes."""
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from components.modules import features
-from tests.trees import encode
+from components.modules import model_variants
+from tests import serving_checks
+from tests.conftest import TEST_IMAGE_SIZE
 
 
 @pytest.fixture(scope='module')
-def saved_model(saved_model_dir):
-  return tf.saved_model.load(saved_model_dir)
+def saved_model(transform_output, tmp_path_factory):
+  model = serving_checks.brightness_classifier(model_variants.SMALL_CNN, TEST_IMAGE_SIZE)
+  return tf.saved_model.load(serving_checks.save_with_signatures(
+      model, transform_output, str(tmp_path_factory.mktemp('model'))))
 
 
-def _images(real_images):
-  jpegs = [open(path, 'rb').read() for path in (real_images['cats'][0], real_images['dogs'][0])]
-  png = encode(Image.open(real_images['dogs'][1]), 'PNG')
-  return jpegs + [png]
-
-
-def test_image_bytes_signature(saved_model, real_images):
+def test_image_bytes_signature(saved_model):
   serve = saved_model.signatures[features.IMAGE_BYTES_SIGNATURE]
   assert list(serve.structured_input_signature[1]) == [features.IMAGE_BYTES_INPUT]
-  out = serve(image_bytes=tf.constant(_images(real_images)))
-  probabilities = out[features.PROBABILITIES_OUTPUT].numpy()
-  assert probabilities.shape == (3, 2) and probabilities.dtype == np.float32
-  np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
-  class_ids = out[features.CLASS_IDS_OUTPUT].numpy()
-  assert class_ids.tolist() == probabilities.argmax(axis=1).tolist()
-  names = [n.decode() for n in out[features.CLASS_NAMES_OUTPUT].numpy()]
-  assert names == [['cats', 'dogs'][i] for i in class_ids]
+  images, labels = serving_checks.dark_and_bright_images()
+  serving_checks.assert_outputs_match_labels(serve(image_bytes=tf.constant(images)), labels)
 
 
-def test_tf_example_signature_matches_image_bytes(saved_model, real_images):
-  images = _images(real_images)
-  serialized = [tf.train.Example(features=tf.train.Features(feature={
-      features.IMAGE_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(value=[data])),
-      features.LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[0])),
-  })).SerializeToString() for data in images]
-  from_examples = saved_model.signatures['serving_default'](tf.constant(serialized))
+def test_tf_example_signature(saved_model):
+  serve = saved_model.signatures['serving_default']
+  assert list(serve.structured_input_signature[1]) == ['examples']
+  images, labels = serving_checks.dark_and_bright_images()
+  from_examples = serve(examples=tf.constant(serving_checks.tf_examples(images)))
+  serving_checks.assert_outputs_match_labels(from_examples, labels)
   from_bytes = saved_model.signatures[features.IMAGE_BYTES_SIGNATURE](
       image_bytes=tf.constant(images))
   np.testing.assert_allclose(from_examples[features.PROBABILITIES_OUTPUT].numpy(),
