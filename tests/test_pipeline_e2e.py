@@ -32,8 +32,10 @@ from tfx.orchestration import metadata
 
 import local_runner
 from components import atomic_pusher
-from components import drift
+from components import drift_comparison
+from components import drift_gate
 from components.modules import features
+from pipeline import mlmd_runs
 from pipeline import run_summary
 from tests.report_checks import assert_report_renders, browser_screenshot
 from tests.trees import REPO_ROOT, SAMPLE_DATA
@@ -115,9 +117,9 @@ def _assert_compared_with_the_killed_runs_statistics(metadata_path):
   cached), so every compared feature scores 0."""
   store = _store(metadata_path)
   killed_run, rerun = sorted(store.get_contexts_by_type('pipeline_run'), key=lambda c: c.id)
-  accepted = _artifact_ids(store, run_summary.run_executions(store, killed_run.id)[
-      'AcceptedStatistics'], metadata_store_pb2.Event.OUTPUT, drift.ACCEPTED_KEY)
-  executions = run_summary.run_executions(store, rerun.id)
+  accepted = _artifact_ids(store, mlmd_runs.find_run(store, killed_run.name).executions[
+      'AcceptedStatistics'], metadata_store_pb2.Event.OUTPUT, drift_gate.ACCEPTED_KEY)
+  executions = mlmd_runs.find_run(store, rerun.name).executions
   validator = executions['DistributionValidator']
   assert len(accepted) == 1
   assert _artifact_ids(store, validator, metadata_store_pb2.Event.INPUT,
@@ -131,10 +133,10 @@ def _assert_compared_with_the_killed_runs_statistics(metadata_path):
   [report] = store.get_artifacts_by_id([report_id])
   assert report.custom_properties['has_baseline'].int_value == 1
   assert report.custom_properties['drifted'].int_value == 0
-  with open(os.path.join(report.uri, drift.REPORT_FILE)) as f:
+  with open(os.path.join(report.uri, drift_gate.REPORT_FILE)) as f:
     rows = json.load(f)['split_pairs']['train_train']
   assert {row['feature']: (row['score'], row['flagged']) for row in rows} == {
-      feature: (0.0, False) for feature in drift.COMPARED_FEATURES}
+      feature: (0.0, False) for feature in drift_comparison.COMPARED_FEATURES}
 
 
 @pytest.mark.e2e
