@@ -2,13 +2,16 @@
 PYTHON := .venv/bin/python
 export TF_USE_LEGACY_KERAS := 1
 
-.PHONY: setup setup-airflow run test test-airflow benchmark validate predict benchmark-drift
+.PHONY: setup setup-airflow setup-kfp run test test-airflow test-kfp benchmark validate predict benchmark-drift
 
 setup:
 	bash scripts/setup.sh
 
 setup-airflow:
 	bash scripts/setup.sh airflow
+
+setup-kfp:
+	bash scripts/setup.sh kfp
 
 run:
 	$(PYTHON) local_runner.py $(ARGS)
@@ -18,6 +21,10 @@ test:
 
 test-airflow:
 	.venv-airflow/bin/python -m pytest tests/test_airflow_dag.py $(ARGS)
+
+# The compiled Kubeflow V2 spec: loaded by the kfp SDK (.venv-kfp) and run task by task here.
+test-kfp:
+	$(PYTHON) -m pytest tests/test_kfp_spec.py $(ARGS)
 
 benchmark:
 	$(PYTHON) benchmarks/pipeline_benchmark.py $(ARGS)
