@@ -142,15 +142,7 @@ def run_spec(spec_path: str, root: str, stand_ins: Mapping[str, str], run_id: st
                       'uri': os.path.join(task_dir, key), 'metadata': {}}]
                for key, output in component.get('outputDefinitions', {}).get(
                    'artifacts', {}).items()}
-    executor_input = {
-        'inputs': {
-            'parameters': {key: _map_paths(value['runtimeValue']['constantValue'], stand_ins)
-                           for key, value in task.get('inputs', {}).get('parameters', {}).items()},
-            'artifacts': {key: {'artifacts': value} for key, value in inputs.items()},
-        },
-        'outputs': {'artifacts': {key: {'artifacts': value} for key, value in outputs.items()},
-                    'outputFile': os.path.join(task_dir, 'executor_output.json')},
-    }
+    executor_input = _executor_input(task, inputs, outputs, task_dir, stand_ins)
     for artifacts in outputs.values():
       os.makedirs(artifacts[0]['uri'], exist_ok=True)
     log_path = os.path.join(task_dir, 'task.log')
@@ -162,6 +154,22 @@ def run_spec(spec_path: str, root: str, stand_ins: Mapping[str, str], run_id: st
     store.add([a for artifacts in outputs.values() for a in artifacts])
     results[name] = TaskResult(outputs, time.time() - start, log_path)
   return results
+
+
+def _executor_input(task: Mapping[str, Any], inputs: Mapping[str, List[Artifact]],
+                    outputs: Mapping[str, List[Artifact]], task_dir: str,
+                    stand_ins: Mapping[str, str]) -> Dict[str, Any]:
+  """The ExecutorInput (JSON) that a KFP backend substitutes for ``{{$}}`` in the arguments."""
+  parameters = task.get('inputs', {}).get('parameters', {})
+  return {
+      'inputs': {
+          'parameters': {key: _map_paths(value['runtimeValue']['constantValue'], stand_ins)
+                         for key, value in parameters.items()},
+          'artifacts': {key: {'artifacts': value} for key, value in inputs.items()},
+      },
+      'outputs': {'artifacts': {key: {'artifacts': value} for key, value in outputs.items()},
+                  'outputFile': os.path.join(task_dir, 'executor_output.json')},
+  }
 
 
 def _run_container_step(step: Mapping[str, Any], executor_input: Mapping[str, Any], log_path: str,
