@@ -1,13 +1,16 @@
 # One command each: set up, run the pipeline, run the tests.
 PYTHON := .venv/bin/python
 
-.PHONY: setup setup-airflow run test test-airflow benchmark validate predict benchmark-drift
+.PHONY: setup setup-airflow setup-kfp run test test-airflow test-kfp benchmark validate predict benchmark-drift
 
 setup:
 	bash scripts/setup.sh
 
 setup-airflow:
 	bash scripts/setup.sh airflow
+
+setup-kfp:
+	bash scripts/setup.sh kfp
 
 run:
 	$(PYTHON) local_runner.py $(ARGS)
@@ -17,6 +20,10 @@ test:
 
 test-airflow:
 	.venv-airflow/bin/python -m pytest tests/test_airflow_dag.py tests/test_airflow_e2e.py $(ARGS)
+
+# The compiled Kubeflow V2 spec: loaded by the kfp SDK (.venv-kfp) and run task by task here.
+test-kfp:
+	$(PYTHON) -m pytest tests/test_kfp_spec.py $(ARGS)
 
 benchmark:
 	$(PYTHON) benchmarks/pipeline_benchmark.py $(ARGS)

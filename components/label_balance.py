@@ -10,6 +10,7 @@ from typing import Dict
 from absl import logging
 from tfx import v1 as tfx
 from tfx.components.statistics_gen import stats_artifact_utils
+from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
@@ -59,7 +60,8 @@ def LabelBalance(  # pylint: disable=invalid-name
     stats = stats_artifact_utils.load_statistics(statistics, split).proto()
     counts[split] = class_counts(stats.datasets[0])
   ratios = {split: imbalance_ratio(c) for split, c in counts.items()}
-  with open(os.path.join(report.uri, COUNTS_FILE), 'w') as f:
+  # TFX's fileio, not open(): on Kubeflow the artifact URI is a gs:// path.
+  with fileio.open(os.path.join(report.uri, COUNTS_FILE), 'w') as f:
     json.dump({'counts': counts, 'ratios': ratios, 'max_class_ratio': max_class_ratio}, f, indent=1)
   report.set_string_custom_property('counts', json.dumps(counts, sort_keys=True))
   report.set_float_custom_property('worst_ratio', max(ratios.values()))

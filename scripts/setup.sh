@@ -5,6 +5,7 @@
 # keyed by a hash of the lock files, so a re-run or a fresh clone with the same pins is fast.
 #   scripts/setup.sh            # base install (pipeline, tests)
 #   scripts/setup.sh airflow    # plus Apache Airflow (requirements-airflow.lock): .venv-airflow
+#   scripts/setup.sh kfp        # the kfp 2.x SDK alone (requirements-kfp.lock): .venv-kfp
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -35,8 +36,13 @@ if [[ "$extra" == airflow ]]; then
   locks+=("$repo/requirements-airflow.lock")
   venv_tag=airflow
   link=.venv-airflow
+elif [[ "$extra" == kfp ]]; then
+  # Not on top of the base pins: kfp 2.x needs protobuf 4+, which TFX 1.16 cannot load.
+  locks=("$repo/requirements-kfp.lock")
+  venv_tag=kfp
+  link=.venv-kfp
 elif [[ -n "$extra" ]]; then
-  echo "error: unknown extra '$extra' (known: airflow)" >&2
+  echo "error: unknown extra '$extra' (known: airflow, kfp)" >&2
   exit 2
 fi
 
@@ -60,6 +66,9 @@ if [[ ! -f "$venv/.complete" ]]; then
 fi
 
 # The project itself: editable, so the clone's code is what runs (Beam workers import it too).
-"$venv/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e "$repo"
+# The kfp SDK's virtualenv only reads compiled specs and does not import the project.
+if [[ "$extra" != kfp ]]; then
+  "$venv/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e "$repo"
+fi
 ln -sfn "$venv" "$repo/$link"
 echo "ready: $repo/$link -> $venv"
