@@ -36,8 +36,10 @@ from tfx.utils import path_utils
 
 from components import drift
 from components.image_example_gen import executor as example_gen_executor
+from components.modules import exif_orientation
 from components.modules import features
 from components.modules import model as model_lib
+from components.modules import preprocessing
 from pipeline import run_summary
 
 REPORT_FILE = 'report.html'
@@ -76,7 +78,7 @@ def _feature(example: tf.train.Example, key: str):
 
 
 def _thumbnail(data: bytes) -> np.ndarray:
-  image = tf.io.decode_image(data, channels=3, expand_animations=False)
+  image = exif_orientation.decode_upright(tf.constant(data))
   return tf.image.resize_with_pad(image, THUMBNAIL, THUMBNAIL).numpy().astype('uint8')
 
 
@@ -192,8 +194,7 @@ def worst_mistakes(model_uri: str, examples: List[tf.train.Example], class_names
 
 def augmentation_preview(image: bytes, image_size: int, rotation_factor: float) -> bytes:
   """One training image and five random flips/rotations, by the Trainer's own augmentation."""
-  decoded = tf.image.resize(tf.io.decode_image(image, channels=3, expand_animations=False),
-                            (image_size, image_size)) / 127.5 - 1.0
+  decoded = preprocessing.preprocess_images(tf.constant([image]), image_size)[0]
   augment = model_lib.augmentation(rotation_factor)
   views = [(decoded, 'original')] + [
       (augment(decoded[tf.newaxis], training=True)[0], f'random {i + 1}') for i in range(5)]

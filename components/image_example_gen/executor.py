@@ -40,6 +40,7 @@ from tfx.types import standard_component_specs
 from tfx.utils import proto_utils
 
 from components.image_example_gen import layout as layout_lib
+from components.modules import exif_orientation
 from components.modules import features
 
 TRAIN, EVAL, TEST = 'train', 'eval', 'test'
@@ -120,6 +121,8 @@ def inspect_image(data: bytes) -> ImageProperties:
     # Drop TensorFlow's op and device decorations: '{{function_node ...}} <what> [Op:DecodeImage]'.
     message = re.sub(r'\{\{.*?\}\}\s*|\s*\[Op:\w+\]', '', e.message.splitlines()[0])
     raise UnreadableImageError(f'not a decodable image: {message}') from e
+  if exif_orientation.swaps_sides(data):  # the upright size, the one the Transform graph sees
+    height, width = width, height
   return ImageProperties(height, width, image_format, color_mode, *tones)
 
 
