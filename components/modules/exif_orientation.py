@@ -71,7 +71,7 @@ def jpeg_orientation(image_bytes: tf.Tensor) -> tf.Tensor:
 
   def number(bytes_: tf.Tensor) -> tf.Tensor:
     """Unsigned integer of the last axis's bytes, in the file's byte order."""
-    weights = tf.constant([256**k for k in range(bytes_.shape[-1])], tf.int64)
+    weights = [256**k for k in range(bytes_.shape[-1])]
     return tf.where(little_endian, tf.reduce_sum(bytes_ * weights, -1),
                     tf.reduce_sum(bytes_ * weights[::-1], -1))
 
