@@ -4,8 +4,10 @@ Phones store many photos with their pixels sideways and an EXIF ``Orientation`` 
 every viewer applies. ``tf.io.decode_image`` ignores it, so the Transform graph applies it here; the
 ops serialize into the Transform graph and so into both serving signatures (no tf.py_function).
 
-The parser walks the JPEG markers from SOI to the first APP1 segment that starts with ``Exif\\0\\0``,
-reads the TIFF header's byte order and IFD0 offset, and looks up the Orientation entry of IFD0.
+The parser walks the JPEG's APPn and COM segments from SOI (JFIF and Exif put them there, before
+any table or frame; the walk stops at the first other marker) to the first APP1 segment that
+starts with ``Exif\\0\\0``, reads the TIFF header's byte order and IFD0 offset, and looks up the
+Orientation entry of IFD0.
 Every read is bounds-checked and every loop bounded, so a truncated or garbage file, a file without
 EXIF, or any other format (PNG, GIF, BMP: their rare EXIF chunks are not read) gets orientation 1,
 the pixels as stored.
@@ -18,8 +20,6 @@ _SHORT = 3  # TIFF field type of the Orientation value
 MAX_SEGMENTS = 32
 MAX_IFD_ENTRIES = 128
 _EXIF_HEADER = (0x45, 0x78, 0x69, 0x66, 0, 0)  # b'Exif\0\0'
-_STANDALONE_MARKERS = (0x01,) + tuple(range(0xD0, 0xD8))  # TEM, RST0-7: no length field
-_END_MARKERS = (0xD9, 0xDA)  # EOI, SOS: no APP segment follows
 
 
 def _read(data: tf.Tensor, size: tf.Tensor, position: tf.Tensor, length: int) -> tf.Tensor:
@@ -40,15 +40,12 @@ def _find_exif(data: tf.Tensor, size: tf.Tensor):
     length = header[2] * 256 + header[3]
     readable = (position + 4 <= size) & tf.equal(header[0], 0xFF)
     is_fill = tf.equal(marker, 0xFF)
-    is_standalone = tf.reduce_any(tf.equal(marker, _STANDALONE_MARKERS))
-    has_length = ~is_fill & ~is_standalone
-    is_end = tf.reduce_any(tf.equal(marker, _END_MARKERS)) | (has_length & (length < 2))
-    found = (readable & has_length & ~is_end & tf.equal(marker, 0xE1) & (position + 10 <= size)
+    is_app_or_comment = ((marker >= 0xE0) & (marker <= 0xEF)) | tf.equal(marker, 0xFE)
+    walks_on = readable & (is_fill | (is_app_or_comment & (length >= 2)))
+    found = (walks_on & tf.equal(marker, 0xE1) & (position + 10 <= size)
              & tf.reduce_all(tf.equal(header[4:10], _EXIF_HEADER)))
-    next_position = tf.where(is_fill, position + 1,
-                             tf.where(is_standalone, position + 2, position + 2 + length))
-    stop = ~readable | is_end | found
-    return (tf.where(stop, minus_one, next_position),
+    next_position = tf.where(is_fill, position + 1, position + 2 + length)
+    return (tf.where(walks_on & ~found, next_position, minus_one),
             tf.where(found, position + 10, tiff_start),
             tf.where(found, position + 2 + length, segment_end))
 
@@ -61,10 +58,9 @@ def _find_exif(data: tf.Tensor, size: tf.Tensor):
   return tiff_start, segment_end
 
 
-def jpeg_orientation(image_bytes: tf.Tensor) -> tf.Tensor:
-  """The EXIF Orientation (1-8) of one encoded image, a scalar string; 1 when absent or unreadable."""
-  size = tf.cast(tf.strings.length(image_bytes), tf.int64)
-  tiff_start, segment_end = _find_exif(image_bytes, size)
+def _ifd0_orientation(image_bytes: tf.Tensor, size: tf.Tensor, tiff_start: tf.Tensor,
+                      segment_end: tf.Tensor) -> tf.Tensor:
+  """The Orientation entry of the IFD0 of the TIFF block at ``tiff_start``; 1 if none is valid."""
   header = _read(image_bytes, size, tiff_start, 8)
   little_endian = tf.reduce_all(tf.equal(header[:4], [0x49, 0x49, 0x2A, 0]))
   big_endian = tf.reduce_all(tf.equal(header[:4], [0x4D, 0x4D, 0, 0x2A]))
@@ -88,9 +84,17 @@ def jpeg_orientation(image_bytes: tf.Tensor) -> tf.Tensor:
   value = tf.concat([values, [1]], 0)[0]
   # An IFD that runs past its segment or the file is corrupt: its entries are not trusted.
   ifd_fits = ifd_start + 2 + 12 * entry_count <= tf.minimum(segment_end, size)
-  valid = ((tiff_start >= 0) & (little_endian | big_endian) & ifd_fits & (value >= 1)
-           & (value <= 8))
+  valid = (little_endian | big_endian) & ifd_fits & (value >= 1) & (value <= 8)
   return tf.cast(tf.where(valid, value, 1), tf.int32)
+
+
+def jpeg_orientation(image_bytes: tf.Tensor) -> tf.Tensor:
+  """The EXIF Orientation (1-8) of one encoded image, a scalar string; 1 when absent or unreadable."""
+  size = tf.cast(tf.strings.length(image_bytes), tf.int64)
+  tiff_start, segment_end = _find_exif(image_bytes, size)
+  return tf.cond(tiff_start >= 0,
+                 lambda: _ifd0_orientation(image_bytes, size, tiff_start, segment_end),
+                 lambda: tf.constant(1, tf.int32))
 
 
 def apply_orientation(image: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:
