@@ -8,7 +8,6 @@ alone. Writes benchmarks/results/exif_orientation_cost.{json,md}. Skips when ../
 
     python -m benchmarks.exif_orientation_cost
 """
-import io
 import json
 import os
 import statistics
@@ -18,9 +17,9 @@ import time
 os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 
 # pylint: disable=wrong-import-position
-from PIL import Image
 import tensorflow as tf
 
+from benchmarks.exif_orientation_accuracy import decode_and_resize_ignoring_orientation, phone_copy
 from benchmarks.pipeline_benchmark import DATA, RESULTS
 from components.modules import exif_orientation, preprocessing
 
@@ -39,15 +38,6 @@ def _photos():
   return photos
 
 
-def _tagged_like_a_phone(data: bytes) -> bytes:
-  exif = Image.Exif()
-  exif[exif_orientation.ORIENTATION_TAG] = 6
-  buffer = io.BytesIO()
-  Image.open(io.BytesIO(data)).transpose(Image.Transpose.ROTATE_90).save(
-      buffer, 'JPEG', quality=95, exif=exif.tobytes())
-  return buffer.getvalue()
-
-
 def _batch_fn(per_image, output_spec):
   return tf.function(lambda batch: tf.map_fn(per_image, batch, fn_output_signature=output_spec),
                      input_signature=[tf.TensorSpec([None], tf.string)])
@@ -58,11 +48,10 @@ def main() -> int:
     print(f'skipped: {DATA} is absent')
     return 0
   photos = _photos()
-  tagged = [_tagged_like_a_phone(data) for data in photos]
+  tagged = [phone_copy(data, 6) for data in photos]
   image_spec = tf.TensorSpec([IMAGE_SIZE, IMAGE_SIZE, 3], tf.float32)
   without_orientation = _batch_fn(
-      lambda data: tf.image.resize(tf.io.decode_image(data, channels=3, expand_animations=False),
-                                   [IMAGE_SIZE, IMAGE_SIZE]), image_spec)
+      lambda data: decode_and_resize_ignoring_orientation(data, IMAGE_SIZE), image_spec)
   with_orientation = _batch_fn(
       lambda data: preprocessing.decode_and_resize(data, IMAGE_SIZE), image_spec)
   parser_alone = _batch_fn(exif_orientation.jpeg_orientation, tf.TensorSpec([], tf.int32))

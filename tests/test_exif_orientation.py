@@ -67,7 +67,7 @@ def test_all_eight_orientations_decode_to_the_same_upright_pixels(transform_outp
 
 
 def _tiff(orientation: int, order: str = '<') -> bytes:
-  """A TIFF block in Intel ('<', II) or Motorola ('>', MM) order; IFD0 has Make, then Orientation."""
+  """A TIFF block in Intel ('<', II) or Motorola ('>', MM) order; IFD0: Make, then Orientation."""
   entries = [struct.pack(order + 'HHI4s', 0x010F, 2, 4, b'Cam\0'),
              struct.pack(order + 'HHIHH', exif_orientation.ORIENTATION_TAG, 3, 1, orientation, 0)]
   header = b'II' if order == '<' else b'MM'
@@ -126,7 +126,8 @@ def test_image_properties_and_report_thumbnail_are_upright(orientation):
   properties = executor.inspect_image(data)
   assert (properties.height, properties.width) == (32, 48)
   thumbnail = run_report._thumbnail(data)  # pylint: disable=protected-access
-  expected = run_report._thumbnail(encode(_upright_pattern(), 'PNG'))  # pylint: disable=protected-access
+  expected = run_report._thumbnail(  # pylint: disable=protected-access
+      encode(_upright_pattern(), 'PNG'))
   assert np.abs(thumbnail.astype(float) - expected).mean() < 2
 
 

@@ -89,7 +89,7 @@ def _ifd0_orientation(image_bytes: tf.Tensor, size: tf.Tensor, tiff_start: tf.Te
 
 
 def jpeg_orientation(image_bytes: tf.Tensor) -> tf.Tensor:
-  """The EXIF Orientation (1-8) of one encoded image, a scalar string; 1 when absent or unreadable."""
+  """EXIF Orientation (1-8) of one encoded image (a scalar string); 1 when absent or unreadable."""
   size = tf.cast(tf.strings.length(image_bytes), tf.int64)
   tiff_start, segment_end = _find_exif(image_bytes, size)
   return tf.cond(tiff_start >= 0,
@@ -101,7 +101,7 @@ def apply_orientation(image: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:
   """An [H, W, C] image as stored -> upright, as viewers show it (as PIL.ImageOps.exif_transpose).
 
   Each of the eight orientations is an optional transpose, then an optional left-right and an
-  optional up-down flip: 6 (rotate 90 clockwise) is transpose + left-right, 8 is transpose + up-down.
+  optional up-down flip: 6 (turn 90 clockwise) is transpose + left-right, 8 transpose + up-down.
   """
   image = tf.cond(orientation >= 5, lambda: tf.transpose(image, [1, 0, 2]), lambda: image)
   flip_left_right = tf.reduce_any(tf.equal(orientation, [2, 3, 6, 7]))
