@@ -11,6 +11,8 @@ from PIL import Image
 from PIL import ImageStat
 import tensorflow as tf
 
+from components.modules import exif_orientation
+
 # Formats that both Pillow (here) and tf.io.decode_image (in the Transform graph) decode.
 SUPPORTED_FORMATS = ('jpeg', 'png', 'gif', 'bmp')
 # Tone statistics are averages, within a grey level of the full image's on a thumbnail this small,
@@ -69,4 +71,6 @@ def inspect_image(data: bytes) -> ImageProperties:
     # Drop TensorFlow's op and device decorations: '{{function_node ...}} <what> [Op:DecodeImage]'.
     message = re.sub(r'\{\{.*?\}\}\s*|\s*\[Op:\w+\]', '', e.message.splitlines()[0])
     raise UnreadableImageError(f'not a decodable image: {message}') from e
+  if exif_orientation.swaps_sides(data):  # the upright size, the one the Transform graph sees
+    height, width = width, height
   return ImageProperties(height, width, image_format, color_mode, *tones)

@@ -1,7 +1,8 @@
 """Transform module: the single preprocessing path shared by training, evaluation and serving.
 
-Decodes the encoded image bytes (JPEG, PNG, GIF, BMP), resizes them bilinearly to a square of
-``image_size`` pixels and scales them to [-1, 1] exactly as ``mobilenet_v2.preprocess_input`` does.
+Decodes the encoded image bytes (JPEG, PNG, GIF, BMP), turns JPEGs upright by their EXIF
+orientation (exif_orientation), resizes them bilinearly to a square of ``image_size`` pixels and
+scales them to [-1, 1] exactly as ``mobilenet_v2.preprocess_input`` does.
 The Transform graph is applied inside the Trainer's tf.data pipeline and inside both serving
 signatures, so no copy of this logic exists anywhere else.
 """
@@ -9,13 +10,13 @@ from typing import Any, Dict
 
 import tensorflow as tf
 
+from components.modules import exif_orientation
 from components.modules import features
 
 
 def decode_and_resize(image_bytes: tf.Tensor, image_size: int) -> tf.Tensor:
-  """Decodes one encoded image to RGB and resizes it to [image_size, image_size, 3] float32 in [0, 255]."""
-  image = tf.io.decode_image(image_bytes, channels=3, expand_animations=False)
-  image.set_shape([None, None, 3])
+  """One encoded image -> upright RGB resized to [image_size, image_size, 3] float32 in [0, 255]."""
+  image = exif_orientation.decode_upright(image_bytes)
   return tf.image.resize(image, [image_size, image_size], method='bilinear')
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from components.modules import model as model_lib
+from components.modules import preprocessing
 
 
 def _png(figure) -> bytes:
@@ -81,8 +82,7 @@ def confusion_matrix_chart(matrix: np.ndarray, class_names: Sequence[str]) -> by
 
 def augmentation_preview(image: bytes, image_size: int, rotation_factor: float) -> bytes:
   """One training image and five random flips/rotations, by the Trainer's own augmentation."""
-  decoded = tf.image.resize(tf.io.decode_image(image, channels=3, expand_animations=False),
-                            (image_size, image_size)) / 127.5 - 1.0
+  decoded = preprocessing.preprocess_images(tf.constant([image]), image_size)[0]
   augment = model_lib.augmentation(rotation_factor)
   views = [(decoded, 'original')] + [
       (augment(decoded[tf.newaxis], training=True)[0], f'random {i + 1}') for i in range(5)]

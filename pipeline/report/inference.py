@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 from tfx.utils import path_utils
 
+from components.modules import exif_orientation
 from components.modules import features
 
 THUMBNAIL = 160
@@ -29,7 +30,7 @@ def feature_value(example: tf.train.Example, key: str):
 
 
 def thumbnail(data: bytes) -> np.ndarray:
-  image = tf.io.decode_image(data, channels=3, expand_animations=False)
+  image = exif_orientation.decode_upright(tf.constant(data))
   return tf.image.resize_with_pad(image, THUMBNAIL, THUMBNAIL).numpy().astype('uint8')
 
 
