@@ -16,6 +16,7 @@ import warnings
 from typing import Dict, List, Optional
 
 from components.modules import model_variants
+from components.modules import weights_file
 from pipeline import beam_presets
 from pipeline import drift
 from pipeline import configs
@@ -180,6 +181,8 @@ def check_paths(config: configs.PipelineConfig) -> None:
       not os.path.isfile(weights)):
     raise UsageError(f'--weights {weights}: no such file; pass "imagenet" (download), '
                      '"none", or a MobileNetV2 no_top .h5 file')
+  if config.model == model_variants.MOBILENET_V2:
+    weights_file.check(weights, config.alpha)
 
 
 def config_from_args(args: argparse.Namespace) -> configs.PipelineConfig:
