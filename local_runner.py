@@ -18,6 +18,7 @@ from typing import Dict, List, Optional
 from components.modules import model_variants
 from components.modules import weights_file
 from pipeline import beam_presets
+from pipeline import blessing_gate
 from pipeline import drift
 from pipeline import configs
 
@@ -103,6 +104,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
   model.add_argument('--accuracy-threshold', type=_fraction,
                      help='the Evaluator blesses a model only at or above this test accuracy')
   drift.add_arguments(parser)
+  blessing_gate.add_arguments(parser)
 
 
 def model_settings(args: argparse.Namespace) -> Dict[str, object]:
@@ -120,7 +122,7 @@ def model_settings(args: argparse.Namespace) -> Dict[str, object]:
               test_fraction=args.test_fraction, max_class_ratio=args.max_class_ratio,
               max_skipped_fraction=args.max_skipped_fraction, split_ratios=args.split_ratios,
               fine_tune_epochs=args.fine_tune_epochs, cache_images=not args.no_image_cache,
-              **drift.settings(args), **chosen)
+              **drift.settings(args), **blessing_gate.settings(args), **chosen)
 
 
 def build_parser() -> argparse.ArgumentParser:

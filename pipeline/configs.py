@@ -53,8 +53,10 @@ class PipelineConfig:
   fine_tune_at: int = 100
   fine_tune_learning_rate: float = 1e-5
   cache_images: bool = True
-  # Evaluation gate.
+  # Evaluation gate: absolute, and against the last blessed model (pipeline/blessing_gate.py).
   accuracy_threshold: float = 0.9
+  blessing_gate: str = 'paired'
+  blessing_significance: float = 0.05
   # Execution.
   beam_pipeline_args: List[str] = dataclasses.field(default_factory=list)
   enable_cache: bool = True

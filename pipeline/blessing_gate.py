@@ -1,0 +1,76 @@
+"""The Evaluator's blessing gate against the last blessed model: flags and TFMA thresholds.
+
+Two gates, ``--blessing-gate``:
+
+* ``paired`` (default): the candidate is blessed unless it is significantly worse than the baseline
+  on the same test examples: one-sided exact McNemar test on the examples where exactly one of the
+  two models is right (components/paired_accuracy.py), refused when p < ``--blessing-significance``
+  (0.05). Meaning: a retrain as good as the baseline is refused at most 5 % of the time, whatever
+  the test split's size; the smaller the test split, the larger a loss must be to count.
+* ``not-lower``: accuracy not lower than the baseline's by any amount (TFMA change threshold
+  -1e-10), on every slice: one test image decides. Kept for comparison.
+
+Both keep the absolute gate, accuracy >= ``--accuracy-threshold``. TFMA computes and checks both
+with its own thresholds and drops the comparison when there is no baseline yet. Light on purpose:
+the CLIs import it before TensorFlow; TFMA is imported where the thresholds are built.
+"""
+import argparse
+from typing import Dict, List
+
+PAIRED, NOT_LOWER = 'paired', 'not-lower'
+GATES = (PAIRED, NOT_LOWER)
+DEFAULT_SIGNIFICANCE = 0.05
+PAIRED_METRIC_MODULE = 'components.paired_accuracy'
+PAIRED_METRIC_CLASS = 'PairedAccuracyTest'
+
+
+def _significance(text: str) -> float:
+  value = float(text)
+  if not 0.0 < value < 1.0:
+    raise argparse.ArgumentTypeError(f'{text} is not a significance level in (0, 1)')
+  return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+  group = parser.add_argument_group('blessing gate (candidate against the last blessed model)')
+  group.add_argument('--blessing-gate', choices=GATES, default=PAIRED,
+                     help='"paired": refuse a model only when it is significantly worse than the '
+                          'last blessed one on the same test images (exact McNemar test); '
+                          '"not-lower": refuse any lower test accuracy (default %(default)s)')
+  group.add_argument('--blessing-significance', type=_significance, default=DEFAULT_SIGNIFICANCE,
+                     help='paired gate: refuse when the one-sided p-value is below this '
+                          '(default %(default)s)')
+
+
+def settings(args: argparse.Namespace) -> Dict[str, object]:
+  """PipelineConfig fields of add_arguments' flags."""
+  return dict(blessing_gate=args.blessing_gate, blessing_significance=args.blessing_significance)
+
+
+def accuracy_threshold(minimum: float, gate: str):
+  """The accuracy metric's tfma.MetricThreshold: at least ``minimum`` and, for the not-lower gate,
+  not lower than the baseline's."""
+  import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
+  threshold = tfma.MetricThreshold(
+      value_threshold=tfma.GenericValueThreshold(lower_bound={'value': minimum}))
+  if gate == NOT_LOWER:
+    threshold.change_threshold.CopyFrom(tfma.GenericChangeThreshold(
+        direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={'value': -1e-10}))
+  return threshold
+
+
+def comparison_metrics(gate: str, significance: float) -> List[object]:
+  """The paired gate's tfma.MetricConfig (none for not-lower), checked on the overall slice only.
+
+  Its values are diff metrics of the candidate, so the check is a change threshold, "p-value >=
+  significance", which TFMA drops when there is no baseline.
+  """
+  if gate != PAIRED:
+    return []
+  import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
+  not_worse = tfma.MetricThreshold(change_threshold=tfma.GenericChangeThreshold(
+      direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={'value': significance}))
+  return [tfma.MetricConfig(
+      class_name=PAIRED_METRIC_CLASS, module=PAIRED_METRIC_MODULE,
+      per_slice_thresholds=[tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()],
+                                                         threshold=not_worse)])]
