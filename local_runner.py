@@ -20,6 +20,7 @@ from components.modules import weights_file
 from pipeline import beam_presets
 from pipeline import blessing_gate
 from pipeline import drift
+from pipeline import run_lock
 from pipeline import configs
 
 REPO_ROOT = os.path.dirname(os.path.abspath(__file__))
@@ -290,6 +291,7 @@ def main(argv: Optional[List[str]] = None) -> int:
   configure_logging(args.verbose)
   try:
     config = config_from_args(args)
+    root_lock = run_lock.acquire(config.pipeline_root)  # until main returns, or the process dies
     print(f'pipeline root: {config.pipeline_root}\ndata root:     {config.data_root}', flush=True)
   except Exception as e:  # pylint: disable=broad-except
     if args.verbose:
