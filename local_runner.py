@@ -297,13 +297,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.verbose:
       raise
     print(f'error: {type(e).__name__}: {e}', file=sys.stderr)
-    return 1
+    return getattr(e, 'exit_status', 1)
   try:
     run(config)
   except Exception as e:  # pylint: disable=broad-except
     if args.verbose:
       raise
     print(f'error: {type(e).__name__}: {e}', file=sys.stderr)
+    if hasattr(e, 'exit_status'):  # a usage error, e.g. a data root without images: said in full
+      return e.exit_status
     print('(run again with --verbose for the full log and traceback)', file=sys.stderr)
     report_path = write_run_report(config)
     if report_path:

@@ -39,6 +39,7 @@ from tfx.types import artifact_utils
 from tfx.types import standard_component_specs
 from tfx.utils import proto_utils
 
+from components.image_example_gen import file_tree
 from components.image_example_gen import layout as layout_lib
 from components.modules import features
 
@@ -288,7 +289,7 @@ class ImagesToExamples(beam.PTransform):
     data_root = os.path.join(self._root, pattern_base(self._pattern))
     return (
         pipeline
-        | 'MatchFiles' >> fileio.MatchFiles(os.path.join(self._root, self._pattern))
+        | 'ListFiles' >> beam.Create(file_tree.list_files(os.path.join(self._root, self._pattern)))
         | 'Reshuffle' >> beam.Reshuffle()
         | 'ReadMatches' >> fileio.ReadMatches()
         | 'ToExample' >> beam.ParDo(_FileToExample(data_root, self._config)).with_outputs(
@@ -358,7 +359,8 @@ class Executor(BaseExampleGenExecutor):
       logging.warning('Image ExampleGen ignored %d file(s) outside the class folders: %s',
                       len(summary['ignored']), ', '.join(summary['ignored']))
     check_summary(summary, artifact_utils.decode_split_names(examples.split_names),
-                  config['max_skipped_fraction'], summary_path)
+                  config['max_skipped_fraction'], summary_path,
+                  exec_properties[standard_component_specs.INPUT_BASE_KEY])
 
 
   def _write_splits(self, examples: types.Artifact, exec_properties: Dict[str, Any]) -> None:
@@ -384,9 +386,13 @@ class Executor(BaseExampleGenExecutor):
 
 
 def check_summary(summary: Dict[str, Any], split_names: List[str], max_skipped_fraction: float,
-                  summary_path: str) -> None:
+                  summary_path: str, data_root: str) -> None:
   """Fails with a readable message when too many files were skipped or a split is empty."""
   seen = summary['files_seen']
+  if not summary['images_used']:
+    raise layout_lib.NoImagesError(
+        f"data root {data_root!r} yields no images: {seen} file(s) found, "
+        f"{summary['files_skipped']} of them not decodable images (listed in {summary_path}).")
   if seen and summary['files_skipped'] / seen > max_skipped_fraction:
     examples = ', '.join(f"{s['path']} ({s['reason']})" for s in summary['skipped'][:5])
     raise ImageDataError(
