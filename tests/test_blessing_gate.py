@@ -104,3 +104,32 @@ def test_flags():
   assert (config.blessing_gate, config.blessing_significance) == ('not-lower', 0.01)
   with pytest.raises(SystemExit):
     parse(['--blessing-significance', '1.5'])
+
+
+def test_tfma_computes_and_checks_the_paired_metric(saved_model_dir, real_images, tmp_path):
+  """A real TFMA evaluation of two models on serialized examples, as the Evaluator runs it."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from components.modules import features  # pylint: disable=g-import-not-at-top
+  data = str(tmp_path / 'examples.tfrecord')
+  with tf.io.TFRecordWriter(data) as writer:
+    for label, name in enumerate(('cats', 'dogs')):
+      for path in real_images[name]:
+        writer.write(tf.train.Example(features=tf.train.Features(feature={
+            features.IMAGE_KEY: tf.train.Feature(
+                bytes_list=tf.train.BytesList(value=[open(path, 'rb').read()])),
+            features.LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
+        })).SerializeToString())
+  config = config_util.update_eval_config_with_defaults(
+      make_eval_config(0.0, 2, blessing_gate.PAIRED, 0.05), has_baseline=True)
+  models = [tfma.default_eval_shared_model(saved_model_dir, eval_config=config, model_name=name)
+            for name in (tfma.CANDIDATE_KEY, tfma.BASELINE_KEY)]
+  output = str(tmp_path / 'evaluation')
+  tfma.run_model_analysis(eval_shared_model=models, eval_config=config, data_location=data,
+                          output_path=output)
+  overall = {k.key.name: k.value.double_value.value for metrics in tfma.load_metrics(output)
+             if not metrics.slice_key.single_slice_keys
+             for k in metrics.metric_keys_and_values if k.key.model_name == tfma.CANDIDATE_KEY}
+  # The same model on both sides: no disagreement, nothing suggests it is worse.
+  assert (overall['candidate_wins'], overall['candidate_losses'],
+          overall['paired_worse_p_value']) == (0, 0, 1.0)
+  assert tfma.load_validation_result(output).validation_ok
