@@ -20,8 +20,7 @@ from typing import Dict, List
 PAIRED, NOT_LOWER = 'paired', 'not-lower'
 GATES = (PAIRED, NOT_LOWER)
 DEFAULT_SIGNIFICANCE = 0.05
-PAIRED_METRIC_MODULE = 'components.paired_accuracy'
-PAIRED_METRIC_CLASS = 'PairedAccuracyTest'
+ACCURACY = 'sparse_categorical_accuracy'
 
 
 def _significance(text: str) -> float:
@@ -68,9 +67,30 @@ def comparison_metrics(gate: str, significance: float) -> List[object]:
   if gate != PAIRED:
     return []
   import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
+  from components.paired_accuracy import PairedAccuracyTest  # pylint: disable=g-import-not-at-top
   not_worse = tfma.MetricThreshold(change_threshold=tfma.GenericChangeThreshold(
       direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={'value': significance}))
   return [tfma.MetricConfig(
-      class_name=PAIRED_METRIC_CLASS, module=PAIRED_METRIC_MODULE,
+      class_name=PairedAccuracyTest.__name__, module=PairedAccuracyTest.__module__,
       per_slice_thresholds=[tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()],
                                                          threshold=not_worse)])]
+
+
+def decision_numbers(evaluation_uri: str) -> Dict[str, float]:
+  """What decided the gate against the baseline, read from the Evaluator's evaluation (overall
+  slice), for the run summary and report: the candidate's wins, losses and paired p-value (paired
+  gate) and its accuracy change (both gates), e.g. {'candidate_wins': 3.0, 'candidate_losses': 5.0,
+  'paired_worse_p_value': 0.36, 'accuracy_change': -0.0089}. Empty when there was no baseline."""
+  import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
+  from components import paired_accuracy  # pylint: disable=g-import-not-at-top
+  for metrics in tfma.load_metrics(evaluation_uri):
+    if metrics.slice_key.single_slice_keys:
+      continue
+    diffs = {k.key.name: k.value.double_value.value for k in metrics.metric_keys_and_values
+             if k.key.is_diff and k.key.model_name == tfma.CANDIDATE_KEY}
+    numbers = {name: diffs[name] for name in (paired_accuracy.WINS, paired_accuracy.LOSSES,
+                                              paired_accuracy.P_VALUE) if name in diffs}
+    if ACCURACY in diffs:
+      numbers['accuracy_change'] = diffs[ACCURACY]
+    return numbers
+  return {}

@@ -133,3 +133,6 @@ def test_tfma_computes_and_checks_the_paired_metric(saved_model_dir, real_images
   assert (overall['candidate_wins'], overall['candidate_losses'],
           overall['paired_worse_p_value']) == (0, 0, 1.0)
   assert tfma.load_validation_result(output).validation_ok
+  assert blessing_gate.decision_numbers(output) == {
+      'candidate_wins': 0, 'candidate_losses': 0, 'paired_worse_p_value': 1.0,
+      'accuracy_change': 0.0}
