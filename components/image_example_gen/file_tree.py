@@ -4,8 +4,9 @@ A data set is often assembled from links (``data/cats -> /mnt/photos/cats``, or 
 files). Beam's local file matching walks folders without following links, so a root of linked
 class folders read as empty. Everything that reads a data root lists it here instead:
 
-* ``list_files(pattern)``: the files matching a glob whose depth is fixed by the layout (TensorFlow's
-  glob, which follows links, locally and on object stores); fixed depth, so a loop cannot hang it;
+* ``list_files(pattern)``: the files matching a glob whose depth is fixed by the layout (locally
+  TensorFlow's glob, which follows links; fixed depth, so a loop cannot hang it; on object stores,
+  which have no links, Beam's one listing);
 * ``walk_files(folder)``: every non-hidden file below a folder, links followed, for predict.py;
 * a link to a folder that contains it (a loop) raises LinkLoopError naming the link, rather than
   hanging or reading the same images again.
@@ -31,7 +32,10 @@ def link_loop(path: str) -> Optional[str]:
 
 def list_files(pattern: str) -> List[str]:
   """Files (not folders) matching ``pattern``, symbolic links followed, sorted."""
-  return sorted(path for path in tf.io.gfile.glob(pattern) if not tf.io.gfile.isdir(path))
+  if '://' in pattern:  # object stores have no links: one listing, as Beam's MatchFiles does
+    from apache_beam.io.filesystems import FileSystems  # pylint: disable=g-import-not-at-top
+    return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+  return sorted(path for path in tf.io.gfile.glob(pattern) if not os.path.isdir(path))
 
 
 def walk_files(folder: str) -> List[str]:
