@@ -11,6 +11,8 @@ from typing import List, Optional
 
 from pipeline import configs  # first: its package sets the Keras switch before TensorFlow loads
 from pipeline import flags
+from pipeline import blessing_gate
+from pipeline import run_lock
 from pipeline import run_logging
 
 SAMPLE_ROOT = flags.SAMPLE_ROOT
@@ -65,12 +67,18 @@ def report(config: configs.PipelineConfig, run_id: Optional[str] = None) -> str:
                  f"{counts['files_skipped']} skipped (listed with reasons in "
                  f'{summary.image_summary_path})')
   lines.append(f'test split: {metrics or "no evaluation"}')
+  if summary.comparison:
+    lines.append('against the last blessed model: ' + ', '.join(
+        f'{name} {value:.4g}' for name, value in sorted(summary.comparison.items())))
+  worse = 'worse'
+  if config.blessing_gate == blessing_gate.PAIRED:
+    worse = f'significantly worse (paired test, p < {config.blessing_significance})'
   if summary.blessed:
-    lines.append(f'model blessed (accuracy >= {config.accuracy_threshold} and not worse than the '
-                 f'last blessed model); pushed to {summary.pushed_to}')
+    lines.append(f'model blessed (accuracy >= {config.accuracy_threshold} and not {worse} than '
+                 f'the last blessed model); pushed to {summary.pushed_to}')
   else:
-    lines.append(f'model NOT blessed (accuracy < {config.accuracy_threshold} or worse than the '
-                 f'last blessed model); nothing was pushed to {config.serving_dir}')
+    lines.append(f'model NOT blessed (accuracy < {config.accuracy_threshold} or {worse} than '
+                 f'the last blessed model); nothing was pushed to {config.serving_dir}')
   return '\n'.join(lines)
 
 
@@ -93,6 +101,7 @@ def main(argv: Optional[List[str]] = None) -> int:
   run_logging.configure_logging(args.verbose)
   try:
     config = config_from_args(args)
+    root_lock = run_lock.acquire(config.pipeline_root)  # until main returns, or the process dies
     print(f'pipeline root: {config.pipeline_root}\ndata root:     {config.data_root}', flush=True)
   except configs.ConfigError as e:
     print(f'error: {e}', file=sys.stderr)
@@ -101,7 +110,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.verbose:
       raise
     print(f'error: {type(e).__name__}: {e}', file=sys.stderr)
-    return 1
+    return getattr(e, 'exit_status', 1)
   known = recorded_runs(config)
   try:
     run(config)
@@ -109,6 +118,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.verbose:
       raise
     print(f'error: {type(e).__name__}: {e}', file=sys.stderr)
+    if hasattr(e, 'exit_status'):  # a usage error, e.g. a data root without images: said in full
+      return e.exit_status
     print('(run again with --verbose for the full log and traceback)', file=sys.stderr)
     run_id = this_run(config, known)
     report_path = write_run_report(config, run_id) if run_id else None

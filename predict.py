@@ -7,8 +7,9 @@ Prints one line per image: path, class, probability (``--format json``: one JSON
 with every class's probability; ``--format csv``: a header and one row per image). Folders are read
 recursively (hidden files skipped) and classified in batches, with a progress bar on a terminal.
 Files that are not decodable images are reported on stderr (and as rows with an ``error`` in JSON
-and CSV) and skipped; the batch goes on. Exit status: 0 all classified, 1 some files skipped,
-2 nothing to do (no model, no such path).
+and CSV) and skipped; the batch goes on. Symbolic links to files and folders are followed (a
+loop stops with one line). Exit status: 0 all classified, 1 some files skipped, 2 nothing to do (no
+model, no such path, no images).
 """
 import os
 
@@ -35,14 +36,20 @@ class PredictError(Exception):
 
 def list_images(paths: Sequence[str]) -> List[str]:
   """The files named, and every non-hidden file below the folders named, in a stable order."""
+  from components.image_example_gen import file_tree
   found = []
   for path in paths:
     if os.path.isfile(path):
       found.append(path)
     elif os.path.isdir(path):
-      for folder, subfolders, files in os.walk(path):
-        subfolders[:] = sorted(d for d in subfolders if not d.startswith('.'))
-        found += [os.path.join(folder, name) for name in sorted(files) if not name.startswith('.')]
+      try:  # symbolic links to files and folders followed, loops refused
+        files = file_tree.walk_files(path)
+      except file_tree.LinkLoopError as e:
+        raise PredictError(str(e)) from e
+      if not files:
+        raise PredictError(f'{path} yields no images: found no files in it or below it '
+                           '(hidden files are skipped)')
+      found += files
     else:
       raise PredictError(f'{path}: no such file or folder')
   return found
@@ -175,6 +182,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 2
   skipped = write(predict(classifier, paths, args.batch_size, progress=sys.stderr.isatty()),
                   classifier.class_names, args.format, sys.stdout)
+  if skipped == len(paths):
+    print(f'error: {", ".join(args.paths)} yields no images: none of its {len(paths)} file(s) is a '
+          'decodable image', file=sys.stderr)
+    return 2
   if skipped:
     print(f'{skipped} of {len(paths)} file(s) skipped: not decodable images', file=sys.stderr)
   return 1 if skipped else 0

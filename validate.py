@@ -159,6 +159,9 @@ def validate(args: argparse.Namespace) -> Tuple[int, str]:
   os.makedirs(args.output_dir, exist_ok=True)
   new_statistics, seen, skipped = generate_statistics(
       data_root, os.path.join(args.output_dir, 'statistics.pb'), args.beam_arg)
+  if seen == skipped:  # no images is no evidence of drift
+    raise UsageError(f'data root {data_root!r} yields no images: {seen} file(s) found, none a '
+                     'decodable image')
   anomalies = tfdv.validate_statistics(
       new_statistics, drift.with_drift_comparators(schema, thresholds),
       previous_statistics=baseline_statistics)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 from components.drift_thresholds import ON_DRIFT_CHOICES, DriftThresholds
 from components.modules import model_variants
 from components.modules.features import SPLIT_NAMES
+from pipeline.blessing_gate import GATES as BLESSING_GATES, PAIRED
 
 if TYPE_CHECKING:  # layout imports TensorFlow; this module stays light for the CLIs.
   from components.image_example_gen.layout import ImageLayout
@@ -81,8 +82,10 @@ class PipelineConfig:
   fine_tune_at: int = 100
   fine_tune_learning_rate: float = 1e-5
   cache_images: bool = True
-  # Evaluation gate: the Evaluator blesses a model at or above this test accuracy.
+  # Evaluation gate: absolute, and against the last blessed model (pipeline/blessing_gate.py).
   accuracy_threshold: float = 0.9
+  blessing_gate: str = PAIRED
+  blessing_significance: float = 0.05
   # Execution.
   beam_pipeline_args: List[str] = dataclasses.field(default_factory=list)
   enable_cache: bool = True
@@ -126,6 +129,10 @@ class PipelineConfig:
         _is_int(r) and r >= 1 for r in ratios.values()), 'split_ratios',
             'is not three positive integers TRAIN,EVAL,TEST')
     check_drift_settings(self.drift_thresholds, self.on_drift)
+    require(self.blessing_gate in BLESSING_GATES, 'blessing_gate',
+            f'is not one of {", ".join(BLESSING_GATES)}')
+    require(0 < self.blessing_significance < 1, 'blessing_significance',
+            'is not a significance level in (0, 1)')
     require(self.model in model_variants.VARIANTS, 'model',
             f'is not one of {", ".join(model_variants.VARIANTS)}')
     if self.fine_tune_epochs > 0 and not model_variants.VARIANTS[self.model].transfer:

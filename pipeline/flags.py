@@ -14,7 +14,9 @@ from typing import Dict, Optional
 from components.drift_thresholds import ON_DRIFT_CHOICES, DriftThresholds
 from components.modules import features
 from components.modules import model_variants
+from components.modules import weights_file
 from pipeline import beam_presets
+from pipeline import blessing_gate
 from pipeline import configs
 
 SAMPLE_ROOT = os.path.join(configs.REPO_ROOT, 'data', 'sample')
@@ -114,12 +116,21 @@ def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
                           'train and eval images in memory (size x size x 3 float32 each)')
   model.add_argument('--accuracy-threshold', type=float,
                      help='the Evaluator blesses a model only at or above this test accuracy')
+  gate = parser.add_argument_group('blessing gate (candidate against the last blessed model)')
+  gate.add_argument('--blessing-gate', choices=blessing_gate.GATES,
+                    help='"paired" (default): refuse a model only when it is significantly worse '
+                         'than the last blessed one on the same test images (exact McNemar test); '
+                         '"not-lower": refuse any lower test accuracy')
+  gate.add_argument('--blessing-significance', type=float,
+                    help='paired gate: refuse when the one-sided p-value is below this '
+                         '(default 0.05)')
   add_drift_arguments(parser)
 
 
 _SETTING_FLAGS = ('test_fraction', 'max_class_ratio', 'max_skipped_fraction', 'split_ratios',
                   'model', 'weights', 'alpha', 'image_size', 'epochs', 'batch_size',
-                  'learning_rate', 'fine_tune_epochs', 'cache_images', 'accuracy_threshold')
+                  'learning_rate', 'fine_tune_epochs', 'cache_images', 'accuracy_threshold',
+                  'blessing_gate', 'blessing_significance')
 
 
 def settings(args: argparse.Namespace) -> Dict[str, object]:
@@ -196,3 +207,8 @@ def check_local_paths(config: configs.PipelineConfig) -> None:
       not os.path.isfile(weights)):
     raise configs.ConfigError(f'--weights {weights}: no such file; pass "imagenet" (download), '
                               '"none", or a MobileNetV2 no_top .h5 file')
+  if config.model == model_variants.MOBILENET_V2 and os.path.isfile(weights):
+    try:
+      weights_file.check(weights, config.alpha)
+    except weights_file.WeightsFileError as e:
+      raise configs.ConfigError(str(e)) from e

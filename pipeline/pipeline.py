@@ -16,6 +16,7 @@ from components.image_example_gen import ImageExampleGen, detect_layout
 from components.image_schema import ImageSchema
 from components.label_balance import LabelBalance
 from components.modules import features
+from pipeline import blessing_gate
 from pipeline.configs import PipelineConfig
 
 
@@ -63,12 +64,11 @@ def drift_check(
   return baseline_resolver, distribution_validator, drift_gate, accepted_statistics
 
 
-def make_eval_config(accuracy_threshold: float, num_classes: int) -> tfma.EvalConfig:
-  """Accuracy gate (absolute and against the latest blessed model) plus diagnostic metrics."""
-  accuracy_gate = tfma.MetricThreshold(
-      value_threshold=tfma.GenericValueThreshold(lower_bound={'value': accuracy_threshold}),
-      change_threshold=tfma.GenericChangeThreshold(
-          direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={'value': -1e-10}))
+def make_eval_config(accuracy_threshold: float, num_classes: int, gate: str,
+                     significance: float) -> tfma.EvalConfig:
+  """Accuracy gate (absolute, and against the latest blessed model by ``gate``, see
+  pipeline/blessing_gate.py) plus diagnostic metrics."""
+  accuracy_gate = blessing_gate.accuracy_threshold(accuracy_threshold, gate)
   return tfma.EvalConfig(
       model_specs=[tfma.ModelSpec(
           signature_name='serving_default',
@@ -83,6 +83,7 @@ def make_eval_config(accuracy_threshold: float, num_classes: int) -> tfma.EvalCo
           tfma.MetricsSpec(metrics=[
               tfma.MetricConfig(class_name='ExampleCount'),
               tfma.MetricConfig(class_name='SparseCategoricalAccuracy', threshold=accuracy_gate),
+              *blessing_gate.comparison_metrics(gate, significance),
               tfma.MetricConfig(class_name='MultiClassConfusionMatrixPlot'),
           ]),
           # One-vs-rest metrics of every class (class 1 is 'dogs' for the tutorial's data).
@@ -157,7 +158,8 @@ def create_pipeline(config: PipelineConfig,
       model=trainer.outputs['model'],
       baseline_model=model_resolver.outputs['model'],
       example_splits=['test'],
-      eval_config=make_eval_config(config.accuracy_threshold, len(layout.class_names)))
+      eval_config=make_eval_config(config.accuracy_threshold, len(layout.class_names),
+                                   config.blessing_gate, config.blessing_significance))
 
   pusher = AtomicPusher(
       model=trainer.outputs['model'],

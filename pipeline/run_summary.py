@@ -4,6 +4,7 @@ import os
 from typing import Dict, Optional, Tuple
 
 from components.image_example_gen.summary import SUMMARY_FILE
+from pipeline import blessing_gate
 from pipeline import mlmd_runs
 from pipeline import tfma_results
 
@@ -22,6 +23,9 @@ class RunSummary:
   # that lists every skipped file with its reason.
   file_counts: Dict[str, int] = dataclasses.field(default_factory=dict)
   image_summary_path: Optional[str] = None
+  # What decided the gate against the last blessed model (blessing_gate.decision_numbers); empty
+  # without a baseline.
+  comparison: Dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 def from_run(run: mlmd_runs.Run) -> RunSummary:
@@ -43,7 +47,8 @@ def from_run(run: mlmd_runs.Run) -> RunSummary:
       file_counts={} if examples is None else {
           key: examples.custom_properties[key].int_value
           for key in FILE_COUNTS if key in examples.custom_properties},
-      image_summary_path=os.path.join(examples.uri, SUMMARY_FILE) if examples else None)
+      image_summary_path=os.path.join(examples.uri, SUMMARY_FILE) if examples else None,
+      comparison=blessing_gate.decision_numbers(evaluation.uri) if evaluation else {})
 
 
 def summarize(metadata_path: str, run_id: Optional[str] = None) -> RunSummary:

@@ -63,7 +63,7 @@ def test_split_ratios_and_image_cache_flags():
 def test_missing_data_root_fails_with_one_line(tmp_path, capsys):
   code = local_runner.main(['--data-root', str(tmp_path / 'missing'),
                             '--pipeline-root', str(tmp_path / 'root')])
-  assert code == 1
+  assert code == 2  # no images: a usage error
   err = capsys.readouterr().err
   assert 'does not exist' in err and 'Traceback' not in err
 

@@ -41,9 +41,11 @@ def test_components_and_data_checks_before_training(tmp_path):
   assert json.loads(by_id['Evaluator'].exec_properties['example_splits']) == ['test']
   trainer_config = json.loads(by_id['Trainer'].exec_properties['custom_config'])
   assert trainer_config['class_names'] == ['cats', 'dogs']  # label id i -> class_names[i]
-  threshold = _eval_config(pipeline).metrics_specs[0].metrics[1].threshold
-  assert threshold.value_threshold.lower_bound.value == 0.93
-  assert threshold.change_threshold.direction == tfma.MetricDirection.HIGHER_IS_BETTER
+  metrics = _eval_config(pipeline).metrics_specs[0].metrics
+  assert metrics[1].threshold.value_threshold.lower_bound.value == 0.93
+  # The default gate against the last blessed model is the paired test (tests/test_blessing_gate.py).
+  assert not metrics[1].threshold.HasField('change_threshold')
+  assert metrics[2].class_name == 'PairedAccuracyTest'
   assert pipeline.metadata_connection_config.sqlite.filename_uri == str(
       tmp_path / 'root' / 'metadata.sqlite')
 

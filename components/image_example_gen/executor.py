@@ -80,7 +80,8 @@ class Executor(BaseExampleGenExecutor):
       logging.warning('Image ExampleGen ignored %d file(s) outside the class folders: %s',
                       len(summary['ignored']), ', '.join(summary['ignored']))
     summary_lib.check_summary(summary, artifact_utils.decode_split_names(examples.split_names),
-                              config['max_skipped_fraction'], summary_path)
+                              config['max_skipped_fraction'], summary_path,
+                              exec_properties[standard_component_specs.INPUT_BASE_KEY])
 
   def _write_splits(self, examples: types.Artifact, exec_properties: Dict[str, Any]) -> None:
     """BaseExampleGenExecutor.Do without its shuffle of the written examples.

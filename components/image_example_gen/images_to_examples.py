@@ -12,6 +12,7 @@ from absl import logging
 import apache_beam as beam
 from apache_beam.io import fileio
 
+from components.image_example_gen import file_tree
 from components.image_example_gen import image_properties
 from components.image_example_gen import splits
 from components.image_example_gen import tf_example
@@ -88,7 +89,7 @@ class ImagesToExamples(beam.PTransform):
     data_root = os.path.join(self._root, pattern_base(self._pattern))
     return (
         pipeline
-        | 'MatchFiles' >> fileio.MatchFiles(os.path.join(self._root, self._pattern))
+        | 'ListFiles' >> beam.Create(file_tree.list_files(os.path.join(self._root, self._pattern)))
         | 'Reshuffle' >> beam.Reshuffle()
         | 'ReadMatches' >> fileio.ReadMatches()
         | 'ToExample' >> beam.ParDo(_FileToExample(data_root, self._config)).with_outputs(

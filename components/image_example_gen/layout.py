@@ -17,6 +17,8 @@ from typing import List, Optional, Tuple
 
 import tensorflow as tf
 
+from components.image_example_gen import file_tree
+
 TRAIN_FOLDER = 'train'
 VALIDATION_FOLDER = 'validation'
 SPAN_FOLDER = re.compile(r'span-(\d+)')
@@ -24,6 +26,11 @@ SPAN_FOLDER = re.compile(r'span-(\d+)')
 
 class DataLayoutError(ValueError):
   """The data root cannot be read as an image folder tree; the message says what to fix."""
+
+
+class NoImagesError(DataLayoutError):
+  """The data root yields no image files at all: a usage error (exit status 2 in the CLIs)."""
+  exit_status = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,13 +67,32 @@ def _has_files(path: str) -> bool:
              for name in tf.io.gfile.listdir(path))
 
 
+def _found(folder: str) -> str:
+  """What a folder holds, for a message: "2 folder(s) ['cats', 'dogs'] holding no files"."""
+  folders, files = _subfolders(folder), _files(folder)
+  if not folders and not files:
+    return 'nothing (an empty folder)'
+  found = [f'{len(folders)} folder(s) {folders[:5]} holding no files'] if folders else []
+  return ', '.join(found + ([f'{len(files)} file(s) {files[:5]} outside any class folder']
+                            if files else []))
+
+
+def _check_no_link_loops(paths: List[str]) -> None:
+  for path in paths:
+    target = file_tree.link_loop(path)
+    if target:
+      raise DataLayoutError(f'{path!r} is a symbolic link to {target!r}, a folder that contains '
+                            'it (a loop); remove the link.')
+
+
 def detect_layout(root: str, train_folder: str = TRAIN_FOLDER,
                   validation_folder: Optional[str] = VALIDATION_FOLDER) -> ImageLayout:
   """Returns the layout of ``root`` or raises DataLayoutError with one line that says what to fix."""
   if not tf.io.gfile.isdir(root):
-    raise DataLayoutError(f'data root {root!r} does not exist or is not a folder; '
-                          'pass --data-root DIR with DIR/train/<class>/<images>.')
+    raise NoImagesError(f'data root {root!r} does not exist or is not a folder; '
+                        'pass --data-root DIR with DIR/train/<class>/<images>.')
   top = _subfolders(root)
+  _check_no_link_loops([os.path.join(root, name) for name in top])
   spans = {int(m.group(1)): name for name in top for m in [SPAN_FOLDER.fullmatch(name)] if m}
   if spans:
     others = sorted(set(top) - set(spans.values()))
@@ -93,6 +119,10 @@ def detect_layout(root: str, train_folder: str = TRAIN_FOLDER,
     split_folders = ()
     class_names = top
     class_root = root
+  _check_no_link_loops([os.path.join(class_root, name) for name in class_names])
+  if not any(_has_files(os.path.join(class_root, name)) for name in class_names):
+    raise NoImagesError(f'data root {root!r} yields no images: found {_found(class_root)} in '
+                        f'{class_root!r}.')
   if len(class_names) < 2:
     raise DataLayoutError(
         f'{class_root!r} has {len(class_names)} class folder(s) {class_names}; a classifier needs '
@@ -105,6 +135,7 @@ def detect_layout(root: str, train_folder: str = TRAIN_FOLDER,
   depth = ['*'] * (4 if split_folders else 3)
   nested = [path for path in tf.io.gfile.glob(os.path.join(root, *depth))
             if '/.' not in path[len(root):].replace(os.sep, '/')]
+  _check_no_link_loops(sorted({os.path.dirname(path) for path in nested}))
   if nested:
     raise DataLayoutError(
         f'{len(nested)} entries are nested inside class folders, e.g. {nested[0]!r}; images must '

@@ -10,6 +10,7 @@ from typing import Any, Dict, List
 import apache_beam as beam
 import tensorflow as tf
 
+from components.image_example_gen import layout as layout_lib
 from components.image_example_gen.images_to_examples import SKIPPED, FileOutcome
 
 SUMMARY_FILE = 'image_summary.json'
@@ -65,9 +66,14 @@ def write_json(value: Dict[str, Any], path: str) -> None:
 
 
 def check_summary(summary: Dict[str, Any], split_names: List[str], max_skipped_fraction: float,
-                  summary_path: str) -> None:
-  """Fails with a readable message when too many files were skipped or a split is empty."""
+                  summary_path: str, data_root: str) -> None:
+  """Fails with a readable message when no file was an image, too many files were skipped or a
+  split is empty."""
   seen = summary['files_seen']
+  if not summary['images_used']:
+    raise layout_lib.NoImagesError(
+        f"data root {data_root!r} yields no images: {seen} file(s) found, "
+        f"{summary['files_skipped']} of them not decodable images (listed in {summary_path}).")
   if seen and summary['files_skipped'] / seen > max_skipped_fraction:
     examples = ', '.join(f"{s['path']} ({s['reason']})" for s in summary['skipped'][:5])
     raise ImageDataError(

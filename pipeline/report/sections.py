@@ -114,6 +114,9 @@ def evaluation(page: Page, run: mlmd_runs.Run, summary: RunSummary,
   parts.append('<p class="ok">Blessed: every threshold passed.</p>' if not reasons else
                '<p class="bad">Not blessed:</p><ul>' + ''.join(
                    f'<li>{html.escape(r)}</li>' for r in reasons) + '</ul>')
+  if summary.comparison:
+    parts.append('<p>Against the last blessed model, on the same test images:</p>' + table(
+        ['number', 'value'], [[k, f'{v:.4g}'] for k, v in sorted(summary.comparison.items())]))
   matrix = tfma_results.confusion_matrix(evaluated.uri, len(class_names))
   if matrix is not None:
     parts.append(page.picture('confusion_matrix.png',

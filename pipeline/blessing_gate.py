@@ -1,0 +1,71 @@
+"""The Evaluator's blessing gate against the last blessed model: its TFMA thresholds and numbers.
+
+Two gates, ``--blessing-gate``:
+
+* ``paired`` (default): the candidate is blessed unless it is significantly worse than the baseline
+  on the same test examples: one-sided exact McNemar test on the examples where exactly one of the
+  two models is right (components/paired_accuracy.py), refused when p < ``--blessing-significance``
+  (0.05). Meaning: a retrain as good as the baseline is refused at most 5 % of the time, whatever
+  the test split's size; the smaller the test split, the larger a loss must be to count.
+* ``not-lower``: accuracy not lower than the baseline's by any amount (TFMA change threshold
+  -1e-10), on every slice: one test image decides. Kept for comparison.
+
+Both keep the absolute gate, accuracy >= ``--accuracy-threshold``. TFMA computes and checks both
+with its own thresholds and drops the comparison when there is no baseline yet. Light on purpose:
+pipeline/configs.py imports it for the gate names; TFMA is imported where the thresholds are built.
+"""
+from typing import Dict, List
+
+PAIRED, NOT_LOWER = 'paired', 'not-lower'
+GATES = (PAIRED, NOT_LOWER)
+ACCURACY = 'sparse_categorical_accuracy'
+
+
+def accuracy_threshold(minimum: float, gate: str):
+  """The accuracy metric's tfma.MetricThreshold: at least ``minimum`` and, for the not-lower gate,
+  not lower than the baseline's."""
+  import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
+  threshold = tfma.MetricThreshold(
+      value_threshold=tfma.GenericValueThreshold(lower_bound={'value': minimum}))
+  if gate == NOT_LOWER:
+    threshold.change_threshold.CopyFrom(tfma.GenericChangeThreshold(
+        direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={'value': -1e-10}))
+  return threshold
+
+
+def comparison_metrics(gate: str, significance: float) -> List[object]:
+  """The paired gate's tfma.MetricConfig (none for not-lower), checked on the overall slice only.
+
+  Its values are diff metrics of the candidate, so the check is a change threshold, "p-value >=
+  significance", which TFMA drops when there is no baseline.
+  """
+  if gate != PAIRED:
+    return []
+  import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
+  from components.paired_accuracy import PairedAccuracyTest  # pylint: disable=g-import-not-at-top
+  not_worse = tfma.MetricThreshold(change_threshold=tfma.GenericChangeThreshold(
+      direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={'value': significance}))
+  return [tfma.MetricConfig(
+      class_name=PairedAccuracyTest.__name__, module=PairedAccuracyTest.__module__,
+      per_slice_thresholds=[tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()],
+                                                         threshold=not_worse)])]
+
+
+def decision_numbers(evaluation_uri: str) -> Dict[str, float]:
+  """What decided the gate against the baseline, read from the Evaluator's evaluation (overall
+  slice), for the run summary and report: the candidate's wins, losses and paired p-value (paired
+  gate) and its accuracy change (both gates), e.g. {'candidate_wins': 3.0, 'candidate_losses': 5.0,
+  'paired_worse_p_value': 0.36, 'accuracy_change': -0.0089}. Empty when there was no baseline."""
+  import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
+  from components import paired_accuracy  # pylint: disable=g-import-not-at-top
+  for metrics in tfma.load_metrics(evaluation_uri):
+    if metrics.slice_key.single_slice_keys:
+      continue
+    diffs = {k.key.name: k.value.double_value.value for k in metrics.metric_keys_and_values
+             if k.key.is_diff and k.key.model_name == tfma.CANDIDATE_KEY}
+    numbers = {name: diffs[name] for name in (paired_accuracy.WINS, paired_accuracy.LOSSES,
+                                              paired_accuracy.P_VALUE) if name in diffs}
+    if ACCURACY in diffs:
+      numbers['accuracy_change'] = diffs[ACCURACY]
+    return numbers
+  return {}

@@ -1,0 +1,140 @@
+"""The blessing gate against the last blessed model: the paired test's numbers and TFMA's verdict."""
+import numpy as np
+import pytest
+import scipy.stats
+import tensorflow_model_analysis as tfma
+from tensorflow_model_analysis.evaluators import metrics_validator
+from tensorflow_model_analysis.metrics import metric_specs
+from tensorflow_model_analysis.metrics import metric_types
+from tensorflow_model_analysis.utils import config_util
+
+from components import paired_accuracy
+from pipeline import blessing_gate
+from pipeline.pipeline import make_eval_config
+
+TEST_IMAGES = 224
+
+
+@pytest.mark.parametrize('wins, losses', [(0, 0), (0, 5), (5, 0), (3, 3), (1, 8), (40, 61)])
+def test_p_value_is_the_exact_one_sided_mcnemar_test(wins, losses):
+  expected = (scipy.stats.binomtest(losses, wins + losses, 0.5, alternative='greater').pvalue
+              if wins + losses else 1.0)
+  assert paired_accuracy.worse_p_value(wins, losses) == pytest.approx(expected, rel=1e-12)
+
+
+def _predictions(labels, wrong):
+  """One-hot-ish probabilities of a model that is wrong exactly on the indices ``wrong``."""
+  predicted = labels.copy()
+  predicted[list(wrong)] = 1 - predicted[list(wrong)]
+  return np.stack([1 - predicted, predicted], axis=1) * 0.8 + 0.1
+
+
+def _verdict(gate, baseline_wrong, candidate_wrong, minimum=0.5):
+  """TFMA's validation of the candidate: its eval config (with a baseline, as TFX's Evaluator
+  completes it), the paired metric computed by its own combiner, accuracy and its diff."""
+  config = config_util.update_eval_config_with_defaults(
+      make_eval_config(minimum, 2, gate, 0.05), has_baseline=True)
+  labels = np.arange(TEST_IMAGES) % 2
+  predictions = {'baseline': _predictions(labels, baseline_wrong),
+                 'candidate': _predictions(labels, candidate_wrong)}
+  accuracy = {name: float(np.mean(np.argmax(p, axis=1) == labels))
+              for name, p in predictions.items()}
+  key = metric_types.MetricKey(name='sparse_categorical_accuracy', model_name='candidate',
+                               example_weighted=False)
+  metrics = {key: accuracy['candidate'],
+             key.make_diff_key(): accuracy['candidate'] - accuracy['baseline']}
+  paired = [c for c in metric_specs.to_computations(config.metrics_specs, config)
+            if isinstance(getattr(c, 'combiner', None), paired_accuracy._PairedCountsCombiner)]
+  assert len(paired) == (gate == blessing_gate.PAIRED)
+  for computation in paired:
+    combiner = computation.combiner
+    counts = combiner.create_accumulator()
+    for i, label in enumerate(labels):
+      counts = combiner.add_input(counts, metric_types.StandardMetricInputs(
+          labels=np.array([label]), predictions={m: p[i] for m, p in predictions.items()}))
+    metrics.update(combiner.extract_output(counts))
+  result = metrics_validator.validate_metrics(((), metrics), config)
+  return result.validation_ok, {k.name: v for k, v in metrics.items() if k.is_diff}
+
+
+def test_one_image_decides_the_old_gate_but_not_the_paired_one():
+  # The candidate loses one test image the baseline gets right and wins none.
+  assert not _verdict(blessing_gate.NOT_LOWER, [0, 1], [0, 1, 2])[0]
+  blessed, numbers = _verdict(blessing_gate.PAIRED, [0, 1], [0, 1, 2])
+  assert blessed and numbers['candidate_losses'] == 1 and numbers['candidate_wins'] == 0
+  assert numbers['paired_worse_p_value'] == 0.5
+
+
+def test_a_significantly_worse_model_is_refused():
+  # 8 losses against 1 win: p = 10/512 < 0.05, although accuracy drops by 7 images only.
+  blessed, numbers = _verdict(blessing_gate.PAIRED, [0], list(range(1, 9)))
+  assert not blessed
+  assert (numbers['candidate_losses'], numbers['candidate_wins']) == (8, 1)
+  assert numbers['paired_worse_p_value'] == pytest.approx(10 / 512)
+
+
+def test_churn_that_cancels_out_is_blessed_by_both():
+  # The two models disagree on 20 images, 10 each way: equally good.
+  baseline_wrong, candidate_wrong = list(range(10)), list(range(10, 20))
+  assert _verdict(blessing_gate.NOT_LOWER, baseline_wrong, candidate_wrong)[0]
+  assert _verdict(blessing_gate.PAIRED, baseline_wrong, candidate_wrong)[0]
+
+
+def test_the_absolute_threshold_still_applies():
+  assert not _verdict(blessing_gate.PAIRED, [], [], minimum=1.01)[0]
+
+
+def test_without_a_baseline_there_is_nothing_to_compare():
+  config = config_util.update_eval_config_with_defaults(
+      make_eval_config(0.5, 2, blessing_gate.PAIRED, 0.05), has_baseline=False,
+      rubber_stamp=True)  # as TFX's Evaluator does on the first run
+  thresholds = metric_specs.metric_thresholds_from_metrics_specs(config.metrics_specs, config)
+  assert [k.name for k in thresholds] == ['sparse_categorical_accuracy']
+  assert not any(isinstance(getattr(c, 'combiner', None), paired_accuracy._PairedCountsCombiner)
+                 for c in metric_specs.to_computations(config.metrics_specs, config))
+
+
+def test_flags():
+  import local_runner  # pylint: disable=g-import-not-at-top
+  parse = local_runner.build_parser().parse_args
+  config = local_runner.config_from_args(parse([]))
+  assert (config.blessing_gate, config.blessing_significance) == ('paired', 0.05)
+  config = local_runner.config_from_args(
+      parse(['--blessing-gate', 'not-lower', '--blessing-significance', '0.01']))
+  assert (config.blessing_gate, config.blessing_significance) == ('not-lower', 0.01)
+  from pipeline import configs  # pylint: disable=g-import-not-at-top
+  for value in ('0', '1', '1.5'):
+    with pytest.raises(configs.ConfigError, match='--blessing-significance: .* not a significance'):
+      local_runner.config_from_args(parse(['--blessing-significance', value]))
+
+
+def test_tfma_computes_and_checks_the_paired_metric(saved_model_dir, real_images, tmp_path):
+  """A real TFMA evaluation of two models on serialized examples, as the Evaluator runs it."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from components.modules import features  # pylint: disable=g-import-not-at-top
+  data = str(tmp_path / 'examples.tfrecord')
+  with tf.io.TFRecordWriter(data) as writer:
+    for label, name in enumerate(('cats', 'dogs')):
+      for path in real_images[name]:
+        writer.write(tf.train.Example(features=tf.train.Features(feature={
+            features.IMAGE_KEY: tf.train.Feature(
+                bytes_list=tf.train.BytesList(value=[open(path, 'rb').read()])),
+            features.LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
+        })).SerializeToString())
+  config = config_util.update_eval_config_with_defaults(
+      make_eval_config(0.0, 2, blessing_gate.PAIRED, 0.05), has_baseline=True)
+  models = [tfma.default_eval_shared_model(saved_model_dir, eval_config=config, model_name=name)
+            for name in (tfma.CANDIDATE_KEY, tfma.BASELINE_KEY)]
+  output = str(tmp_path / 'evaluation')
+  tfma.run_model_analysis(eval_shared_model=models, eval_config=config, data_location=data,
+                          output_path=output)
+  overall = {k.key.name: k.value.double_value.value for metrics in tfma.load_metrics(output)
+             if not metrics.slice_key.single_slice_keys
+             for k in metrics.metric_keys_and_values if k.key.model_name == tfma.CANDIDATE_KEY}
+  # The same model on both sides: no disagreement, nothing suggests it is worse.
+  assert (overall['candidate_wins'], overall['candidate_losses'],
+          overall['paired_worse_p_value']) == (0, 0, 1.0)
+  assert tfma.load_validation_result(output).validation_ok
+  assert blessing_gate.decision_numbers(output) == {
+      'candidate_wins': 0, 'candidate_losses': 0, 'paired_worse_p_value': 1.0,
+      'accuracy_change': 0.0}
