@@ -99,6 +99,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
   model.add_argument('--no-image-cache', action='store_true',
                      help='decode the images again in every epoch instead of keeping the decoded '
                           'train and eval images in memory (size x size x 3 float32 each)')
+  model.add_argument('--per-epoch-augmentation', action='store_true',
+                     help='frozen pretrained base: train the head on randomly augmented images in '
+                          'every epoch, as the tutorial, instead of on its features computed once')
   model.add_argument('--accuracy-threshold', type=_fraction,
                      help='the Evaluator blesses a model only at or above this test accuracy')
   drift.add_arguments(parser)
@@ -119,6 +122,7 @@ def model_settings(args: argparse.Namespace) -> Dict[str, object]:
               test_fraction=args.test_fraction, max_class_ratio=args.max_class_ratio,
               max_skipped_fraction=args.max_skipped_fraction, split_ratios=args.split_ratios,
               fine_tune_epochs=args.fine_tune_epochs, cache_images=not args.no_image_cache,
+              per_epoch_augmentation=args.per_epoch_augmentation,
               **drift.settings(args), **chosen)
 
 

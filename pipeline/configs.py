@@ -53,6 +53,8 @@ class PipelineConfig:
   fine_tune_at: int = 100
   fine_tune_learning_rate: float = 1e-5
   cache_images: bool = True
+  # A frozen base's head on augmented images every epoch (the tutorial) instead of cached features.
+  per_epoch_augmentation: bool = False
   # Evaluation gate.
   accuracy_threshold: float = 0.9
   # Execution.
@@ -83,4 +85,5 @@ class PipelineConfig:
         'fine_tune_at': self.fine_tune_at,
         'fine_tune_learning_rate': self.fine_tune_learning_rate,
         'cache_images': self.cache_images,
+        'per_epoch_augmentation': self.per_epoch_augmentation,
     }
