@@ -167,3 +167,15 @@ def test_trainable_base_trains_on_images(tmp_path, transform_output, monkeypatch
                       lambda *a, **k: pytest.fail('a trainable base must train on images'))
   _, history = _run_trainer(tmp_path, transform_output, model_lib.NO_WEIGHTS, epochs=1)
   assert len(history['loss']) == 1
+
+
+def test_fine_tuning_continues_on_images_after_the_feature_path(tmp_path, transform_output,
+                                                                weights_035, monkeypatch):
+  passes = []
+  extract = frozen_features.extract_features
+  monkeypatch.setattr(frozen_features, 'extract_features',
+                      lambda *args: passes.append(len(args[2])) or extract(*args))
+  _, history = _run_trainer(tmp_path, transform_output, weights_035, epochs=2, fine_tune_epochs=1,
+                            fine_tune_at=100, fine_tune_learning_rate=1e-5)
+  assert passes == [4, 1]
+  assert all(len(values) == 3 for values in history.values())  # 2 on features + 1 on images
