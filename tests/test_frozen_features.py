@@ -5,7 +5,6 @@ import json
 import os
 
 import numpy as np
-import pytest
 import tensorflow as tf
 from tfx import v1 as tfx
 from tfx.components.util import tfxio_utils
@@ -57,7 +56,7 @@ def test_head_trained_on_features_gives_the_image_models_logits(weights_035):
                                            TEST_IMAGE_SIZE)
   labels = tf.constant([label for _, label in files])
   extractor, head = frozen_features.split_transfer_model(model)
-  views = frozen_features.augmented_views(0.1)
+  views = frozen_features.augmented_views(0.0)  # image and mirror: two traces of the base, not 4
   train = frozen_features.extract_features(
       extractor, tf.data.Dataset.from_tensor_slices((images, labels)).batch(8), views)
   assert train[0].shape == (len(files), len(views), 1280)
@@ -101,7 +100,7 @@ def _run_trainer(tmp_path, transform_output, weights, **custom_config):
   config.update(custom_config)
   fn_args = tfx.components.FnArgs(
       train_files=[train], eval_files=[eval_],
-      transform_output=transform_output._transform_output_dir,  # pylint: disable=protected-access
+      transform_output=os.path.dirname(transform_output.transform_savedmodel_dir),
       serving_model_dir=str(tmp_path / 'serving'), model_run_dir=str(tmp_path / 'run'),
       data_accessor=tfx.components.DataAccessor(tf_dataset_factory=_tf_dataset_factory,
                                                 record_batch_factory=None,
@@ -115,15 +114,17 @@ def _run_trainer(tmp_path, transform_output, weights, **custom_config):
 
 def test_served_model_of_the_feature_path_classifies_raw_jpeg_and_png(
     tmp_path, transform_output, weights_035, monkeypatch):
+  """Also the fine-tune phase, which continues from the assembled model on images."""
   passes = []
   extract = frozen_features.extract_features
   monkeypatch.setattr(frozen_features, 'extract_features',
                       lambda *args: passes.append(len(args[2])) or extract(*args))
-  serving_dir, history = _run_trainer(tmp_path, transform_output, weights_035)
+  serving_dir, history = _run_trainer(tmp_path, transform_output, weights_035, fine_tune_epochs=1,
+                                      fine_tune_at=100, fine_tune_learning_rate=1e-5)
   assert passes == [4, 1]  # one pass over the training images (4 views), one over eval
 
   assert sorted(history) == ['accuracy', 'loss', 'val_accuracy', 'val_loss']
-  assert all(len(values) == 15 for values in history.values())
+  assert all(len(values) == 15 + 1 for values in history.values())  # head + fine-tune epochs
   held_out = _sample_files('validation')[1::2]  # neither trained on nor used for eval
   jpegs = [_read(path) for path, _ in held_out]
   pngs = [tf.io.encode_png(tf.io.decode_jpeg(data)).numpy() for data in jpegs]
@@ -162,20 +163,12 @@ def test_per_epoch_augmentation_flag_reaches_the_trainer():
   assert custom_config('--per-epoch-augmentation')[trainer.PER_EPOCH_AUGMENTATION] is True
 
 
-def test_trainable_base_trains_on_images(tmp_path, transform_output, monkeypatch):
-  monkeypatch.setattr(frozen_features, 'train_head_on_features',
-                      lambda *a, **k: pytest.fail('a trainable base must train on images'))
-  _, history = _run_trainer(tmp_path, transform_output, model_lib.NO_WEIGHTS, epochs=1)
-  assert len(history['loss']) == 1
-
-
-def test_fine_tuning_continues_on_images_after_the_feature_path(tmp_path, transform_output,
-                                                                weights_035, monkeypatch):
-  passes = []
-  extract = frozen_features.extract_features
-  monkeypatch.setattr(frozen_features, 'extract_features',
-                      lambda *args: passes.append(len(args[2])) or extract(*args))
-  _, history = _run_trainer(tmp_path, transform_output, weights_035, epochs=2, fine_tune_epochs=1,
-                            fine_tune_at=100, fine_tune_learning_rate=1e-5)
-  assert passes == [4, 1]
-  assert all(len(values) == 3 for values in history.values())  # 2 on features + 1 on images
+def test_only_a_pretrained_transfer_model_has_a_frozen_base(weights_035):
+  """The feature path's condition: a trainable base (no weights) and the CNNs train on images."""
+  def has_frozen_base(model, weights):
+    return model_lib.has_frozen_base(model_lib.build_model(
+        num_classes=2, image_size=TEST_IMAGE_SIZE, alpha=0.35, weights=weights, dropout=0.2,
+        learning_rate=1e-3, model=model))
+  assert has_frozen_base('mobilenet_v2', weights_035)
+  assert not has_frozen_base('mobilenet_v2', model_lib.NO_WEIGHTS)
+  assert not has_frozen_base('cnn_augmented', model_lib.NO_WEIGHTS)
