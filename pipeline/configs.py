@@ -82,6 +82,8 @@ class PipelineConfig:
   fine_tune_at: int = 100
   fine_tune_learning_rate: float = 1e-5
   cache_images: bool = True
+  # A frozen base's head on augmented images every epoch (the tutorial) instead of cached features.
+  per_epoch_augmentation: bool = False
   # Evaluation gate: absolute, and against the last blessed model (pipeline/blessing_gate.py).
   accuracy_threshold: float = 0.9
   blessing_gate: str = PAIRED
@@ -152,7 +154,7 @@ class PipelineConfig:
         **{name: getattr(self, name) for name in (
             'image_size', 'model', 'weights', 'alpha', 'dropout', 'rotation_factor', 'epochs',
             'batch_size', 'learning_rate', 'fine_tune_epochs', 'fine_tune_at',
-            'fine_tune_learning_rate', 'cache_images')},
+            'fine_tune_learning_rate', 'cache_images', 'per_epoch_augmentation')},
     }
 
 

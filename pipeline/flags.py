@@ -114,6 +114,10 @@ def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
   model.add_argument('--no-image-cache', dest='cache_images', action='store_false', default=None,
                      help='decode the images again in every epoch instead of keeping the decoded '
                           'train and eval images in memory (size x size x 3 float32 each)')
+  model.add_argument('--per-epoch-augmentation', dest='per_epoch_augmentation',
+                     action='store_true', default=None,
+                     help='frozen pretrained base: train the head on randomly augmented images in '
+                          'every epoch, as the tutorial, instead of on its features computed once')
   model.add_argument('--accuracy-threshold', type=float,
                      help='the Evaluator blesses a model only at or above this test accuracy')
   gate = parser.add_argument_group('blessing gate (candidate against the last blessed model)')
@@ -129,7 +133,8 @@ def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
 
 _SETTING_FLAGS = ('test_fraction', 'max_class_ratio', 'max_skipped_fraction', 'split_ratios',
                   'model', 'weights', 'alpha', 'image_size', 'epochs', 'batch_size',
-                  'learning_rate', 'fine_tune_epochs', 'cache_images', 'accuracy_threshold',
+                  'learning_rate', 'fine_tune_epochs', 'cache_images', 'per_epoch_augmentation',
+                  'accuracy_threshold',
                   'blessing_gate', 'blessing_significance')
 
 

@@ -22,6 +22,8 @@ from components.modules import model_variants
 
 IMAGENET = 'imagenet'
 NO_WEIGHTS = 'none'
+# How rotated training images fill their corners: mirrored content, not black wedges.
+ROTATION_FILL_MODE = 'reflect'
 
 
 def resolve_weights(weights: str) -> Optional[str]:
@@ -151,9 +153,19 @@ def compile_model(model: tf.keras.Model, learning_rate: float) -> None:
       metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name='accuracy')])
 
 
+def base_of(model: tf.keras.Model) -> Optional[tf.keras.Model]:
+  """The MobileNetV2 base of a transfer model; None for the CNNs."""
+  return next((layer for layer in model.layers if isinstance(layer, tf.keras.Model)), None)
+
+
+def has_frozen_base(model: tf.keras.Model) -> bool:
+  base = base_of(model)
+  return base is not None and not base.trainable
+
+
 def unfreeze_top_of_base(model: tf.keras.Model, fine_tune_at: int, learning_rate: float) -> None:
   """Second phase of the tutorial: train the base from layer ``fine_tune_at`` on, at a low rate."""
-  base = next((layer for layer in model.layers if isinstance(layer, tf.keras.Model)), None)
+  base = base_of(model)
   if base is None:
     raise ValueError(f'model {model.name!r} has no pretrained base to fine-tune; fine-tuning '
                      f'applies to {model_variants.MOBILENET_V2} only')
@@ -167,5 +179,5 @@ def augmentation(rotation_factor: float, seed: Optional[int] = None) -> tf.keras
   """Random horizontal flips and rotations, applied to training batches only."""
   return tf.keras.Sequential([
       tf.keras.layers.RandomFlip('horizontal', seed=seed),
-      tf.keras.layers.RandomRotation(rotation_factor, fill_mode='reflect', seed=seed),
+      tf.keras.layers.RandomRotation(rotation_factor, fill_mode=ROTATION_FILL_MODE, seed=seed),
   ], name='augmentation')

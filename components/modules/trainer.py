@@ -1,7 +1,9 @@
-"""Trainer module (``run_fn``): raw examples -> Transform graph -> cached -> augmented -> fit.
+"""Trainer module (``run_fn``): raw examples -> Transform graph -> model -> SavedModel.
 
 ``custom_config['model']`` picks one of the tutorial's four models (``model_variants``); it also
-decides whether the training batches are augmented.
+decides whether the training images are augmented. A frozen pretrained base trains its head on the
+base's features, computed once (``frozen_features``); trainable bases, the CNNs, the fine-tune
+phase and ``custom_config['per_epoch_augmentation']`` train on (cached, augmented) images.
 """
 import json
 import os
@@ -13,11 +15,15 @@ from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
 from components.modules import features
+from components.modules import frozen_features
 from components.modules import model as model_lib
 from components.modules import model_variants
 from components.modules import signatures
 
 _SHUFFLE_BUFFER = 2048
+# custom_config key: True trains a frozen base's head on augmented images in every epoch (the
+# tutorial's path) instead of on features computed once (frozen_features).
+PER_EPOCH_AUGMENTATION = 'per_epoch_augmentation'
 
 
 def make_dataset(file_pattern: List[str],
@@ -68,12 +74,6 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
   batch_size = config['batch_size']
   cache = config['cache_images']
 
-  train_ds = make_dataset(fn_args.train_files, fn_args.data_accessor, tft_output, batch_size,
-                          training=True, rotation_factor=config['rotation_factor'], cache=cache,
-                          augment=variant.augment)
-  eval_ds = make_dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, batch_size,
-                         training=False, cache=cache)
-
   model = model_lib.build_model(
       num_classes=len(class_names),
       image_size=config['image_size'],
@@ -83,12 +83,34 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
       learning_rate=config['learning_rate'],
       model=variant.name)
   callbacks = [tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq='epoch')]
-  history = model.fit(train_ds, validation_data=eval_ds, epochs=config['epochs'],
-                      callbacks=callbacks, verbose=2)
-  epochs_done = len(history.history.get('loss', []))
-  per_epoch = {name: [float(v) for v in values] for name, values in history.history.items()}
+
+  def image_datasets():
+    train_ds = make_dataset(fn_args.train_files, fn_args.data_accessor, tft_output, batch_size,
+                            training=True, rotation_factor=config['rotation_factor'], cache=cache,
+                            augment=variant.augment)
+    eval_ds = make_dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, batch_size,
+                           training=False, cache=cache)
+    return train_ds, eval_ds
+
+  if model_lib.has_frozen_base(model) and not config[PER_EPOCH_AUGMENTATION]:
+    # Each image is read once here: nothing to cache, and unshuffled, unaugmented batches.
+    train_images, eval_images = (
+        make_dataset(files, fn_args.data_accessor, tft_output, batch_size, training=False,
+                     cache=False)
+        for files in (fn_args.train_files, fn_args.eval_files))
+    per_epoch = frozen_features.train_head_on_features(
+        model, train_images, eval_images, rotation_factor=config['rotation_factor'],
+        augment=variant.augment, epochs=config['epochs'], batch_size=batch_size,
+        learning_rate=config['learning_rate'], callbacks=callbacks)
+  else:
+    train_ds, eval_ds = image_datasets()
+    per_epoch = model.fit(train_ds, validation_data=eval_ds, epochs=config['epochs'],
+                          callbacks=callbacks, verbose=2).history
+  per_epoch = {name: [float(v) for v in values] for name, values in per_epoch.items()}
+  epochs_done = len(per_epoch.get('loss', []))
 
   if fine_tune_epochs > 0:
+    train_ds, eval_ds = image_datasets()
     model_lib.unfreeze_top_of_base(model, config['fine_tune_at'], config['fine_tune_learning_rate'])
     fine_tune = model.fit(train_ds, validation_data=eval_ds,
                           initial_epoch=epochs_done,
