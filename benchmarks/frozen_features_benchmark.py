@@ -45,7 +45,7 @@ PATHS = {'features': {}, 'per_epoch': {'per_epoch_augmentation': True}}
 def write_examples(workdir: str) -> Dict[str, List[str]]:
   """tf.Example files of the train, eval and test splits; the test split's image paths."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from components.image_example_gen import executor  # pylint: disable=g-import-not-at-top
+  from components.image_example_gen import splits  # pylint: disable=g-import-not-at-top
   from components.modules import features  # pylint: disable=g-import-not-at-top
   config = {'train_folder': 'train', 'test_fraction': 0.2}
   writers = {split: tf.io.TFRecordWriter(os.path.join(workdir, f'{split}.tfrecord'))
@@ -55,7 +55,7 @@ def write_examples(workdir: str) -> Dict[str, List[str]]:
     for label, name in enumerate(CLASS_NAMES):
       for file_name in sorted(os.listdir(os.path.join(DATA, folder, name))):
         relative = f'{folder}/{name}/{file_name}'
-        split = executor.assign_split(relative, folder, config)
+        split = splits.assign_split(relative, folder, config)
         with open(os.path.join(DATA, relative), 'rb') as f:
           data = f.read()
         if split == 'test':
@@ -112,10 +112,12 @@ def run_trainer(workdir: str, path: str, epochs: int) -> None:
                                   schema=schema).TensorFlowDataset(options)
 
   out = os.path.join(workdir, path)
-  config = dict(class_names=CLASS_NAMES, image_size=IMAGE_SIZE, model='mobilenet_v2',
-                weights=WEIGHTS, alpha=1.0, dropout=0.2, rotation_factor=0.1, epochs=epochs,
-                batch_size=32, learning_rate=1e-4, fine_tune_epochs=0, cache_images=True,
-                **PATHS[path])
+  from pipeline import configs  # pylint: disable=g-import-not-at-top
+  # The tutorial preset's Trainer settings, as the pipeline hands them to run_fn.
+  config = configs.PipelineConfig.for_dataset(
+      'cats_and_dogs_filtered', data_root=DATA, pipeline_root=workdir,
+      serving_dir=os.path.join(workdir, 'serving'), weights=WEIGHTS, epochs=epochs,
+      **PATHS[path]).trainer_custom_config(CLASS_NAMES)
   fn_args = tfx.components.FnArgs(
       train_files=[os.path.join(workdir, 'train.tfrecord')],
       eval_files=[os.path.join(workdir, 'eval.tfrecord')],

@@ -50,7 +50,8 @@ def test_views_are_fixed_and_distinct():
 
 def test_head_trained_on_features_gives_the_image_models_logits(weights_035):
   model = model_lib.build_model(num_classes=2, image_size=TEST_IMAGE_SIZE, alpha=0.35,
-                                weights=weights_035, dropout=0.2, learning_rate=1e-2)
+                                weights=weights_035, dropout=0.2, learning_rate=1e-2,
+                                model='mobilenet_v2')
   files = _sample_files('train')[::6]
   images = preprocessing.preprocess_images(tf.constant([_read(p) for p, _ in files]),
                                            TEST_IMAGE_SIZE)
@@ -96,7 +97,8 @@ def _run_trainer(tmp_path, transform_output, weights, **custom_config):
   eval_ = _write_examples(str(tmp_path / 'eval.tfrecord'), _sample_files('validation')[::2])
   config = dict(class_names=CLASS_NAMES, image_size=TEST_IMAGE_SIZE, model='mobilenet_v2',
                 weights=weights, alpha=0.35, dropout=0.2, rotation_factor=0.1, epochs=15,
-                batch_size=16, learning_rate=1e-2, fine_tune_epochs=0, cache_images=True)
+                batch_size=16, learning_rate=1e-2, fine_tune_epochs=0, fine_tune_at=100,
+                fine_tune_learning_rate=1e-5, cache_images=True, per_epoch_augmentation=False)
   config.update(custom_config)
   fn_args = tfx.components.FnArgs(
       train_files=[train], eval_files=[eval_],
