@@ -16,11 +16,9 @@ import subprocess
 import sys
 import time
 
-from PIL import Image
-from PIL import ImageEnhance
 import pytest
 
-from tests.trees import REPO_ROOT, SAMPLE_DATA
+from tests.trees import REPO_ROOT, SAMPLE_DATA, darkened_copy
 
 pytest.importorskip('airflow')
 # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -90,16 +88,6 @@ class Mlmd:
     return self.store.get_artifacts_by_id([artifact_id])[0]
 
 
-def _darkened_copy(source: str, target: str) -> str:
-  for folder, _, files in os.walk(source):
-    os.makedirs(folder.replace(source, target), exist_ok=True)
-    for name in files:
-      with Image.open(os.path.join(folder, name)) as image:
-        ImageEnhance.Brightness(image).enhance(0.4).save(
-            os.path.join(folder.replace(source, target), name))
-  return target
-
-
 INPUT, OUTPUT = metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.OUTPUT
 
 
@@ -139,7 +127,7 @@ def test_dag_runs_twice_then_stops_drifted_data_at_the_drift_gate(tmp_path):
   assert atomic_pusher.model_versions(str(serving_dir)) == [version]
 
   # 3. Darker photos: DriftGate fails, names the feature, and nothing after it runs.
-  dark = _darkened_copy(SAMPLE_DATA, str(tmp_path / 'dark'))
+  dark = darkened_copy(SAMPLE_DATA, str(tmp_path / 'dark'))
   third_run, states, log = home.run_dag('2026-01-03', f'{args} --data-root {dark}')
   assert states['DriftGate'] == 'failed', states
   assert {states[task] for task in AFTER_DRIFT_GATE} == {'upstream_failed'}, states

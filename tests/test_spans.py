@@ -2,8 +2,6 @@
 start to a drifted span, through LocalDagRunner and MLMD."""
 import os
 
-from PIL import Image
-from PIL import ImageEnhance
 import pytest
 from ml_metadata import metadata_store
 from tfx import v1 as tfx
@@ -16,7 +14,7 @@ from components.image_example_gen import images_to_examples
 from components.image_schema import ImageSchema
 from pipeline import configs, mlmd_runs, run_summary
 from pipeline.pipeline import drift_check, statistics_options
-from tests.trees import make_tree
+from tests.trees import darkened_copy, make_tree
 
 SPAN_1 = {'train': {'cats': 3, 'dogs': 3}, 'validation': {'cats': 10, 'dogs': 10}}
 SPAN_2 = {'train': {'cats': 8, 'dogs': 8}, 'validation': {'cats': 10, 'dogs': 10}}
@@ -47,15 +45,6 @@ def test_span_folders_mixed_with_data_folders_fail_clearly(span_root):
     ('span-3/*/*/*', 'span-3'), ('*/*', ''), ('data/span-12/*/*', 'data/span-12')])
 def test_pattern_base_is_the_folder_before_the_wildcards(pattern, base):
   assert images_to_examples.pattern_base(pattern) == base
-
-
-def _darkened_copy(source: str, target: str) -> None:
-  for folder, _, files in os.walk(source):
-    os.makedirs(folder.replace(source, target), exist_ok=True)
-    for name in files:
-      with Image.open(os.path.join(folder, name)) as image:
-        ImageEnhance.Brightness(image).enhance(0.4).save(
-            os.path.join(folder.replace(source, target), name))
 
 
 def _run(tmp_path, span_root):
@@ -94,7 +83,7 @@ def test_latest_span_is_read_and_a_darker_span_is_stopped(tmp_path, span_root):
   first_baseline = mlmd_runs.accepted_baseline(store)[0]
 
   # A new span of darker photos: the run stops before training, and again when re-run.
-  _darkened_copy(os.path.join(span_root, 'span-2'), os.path.join(span_root, 'span-3'))
+  darkened_copy(os.path.join(span_root, 'span-2'), os.path.join(span_root, 'span-3'))
   for _ in range(2):
     with pytest.raises(DataDriftError, match='mean_brightness Jensen-Shannon'):
       _run(tmp_path, span_root)

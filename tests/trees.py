@@ -4,6 +4,7 @@ import os
 import shutil
 
 from PIL import Image
+from PIL import ImageEnhance
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE_DATA = os.path.join(REPO_ROOT, 'data', 'sample')
@@ -25,3 +26,14 @@ def make_tree(root: str, per_split: dict, source_dir: str = SAMPLE_DATA) -> str:
       for name in sorted(os.listdir(src))[:count]:
         shutil.copy(os.path.join(src, name), dst)
   return root
+
+
+def darkened_copy(source: str, target: str) -> str:
+  """A copy of the tree ``source`` with every image at 40 % of its brightness: drifted data."""
+  for folder, _, files in os.walk(source):
+    os.makedirs(folder.replace(source, target), exist_ok=True)
+    for name in files:
+      with Image.open(os.path.join(folder, name)) as image:
+        ImageEnhance.Brightness(image).enhance(0.4).save(
+            os.path.join(folder.replace(source, target), name))
+  return target
