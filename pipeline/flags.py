@@ -122,12 +122,13 @@ def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
                      help='the Evaluator blesses a model only at or above this test accuracy')
   gate = parser.add_argument_group('blessing gate (candidate against the last blessed model)')
   gate.add_argument('--blessing-gate', choices=blessing_gate.GATES,
-                    help='"paired" (default): refuse a model only when it is significantly worse '
-                         'than the last blessed one on the same test images (exact McNemar test); '
-                         '"not-lower": refuse any lower test accuracy')
+                    help='"paired": refuse a model only when it is significantly worse than the '
+                         'last blessed one on the same test images (exact McNemar test); '
+                         '"not-lower": refuse any lower test accuracy (default '
+                         f'{configs.default("blessing_gate")})')
   gate.add_argument('--blessing-significance', type=float,
                     help='paired gate: refuse when the one-sided p-value is below this '
-                         '(default 0.05)')
+                         f'(default {configs.default("blessing_significance")})')
   add_drift_arguments(parser)
 
 
