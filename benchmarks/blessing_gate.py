@@ -29,7 +29,7 @@ import sys
 import time
 from typing import Dict, List, Tuple
 
-os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+import components  # pylint: disable=unused-import  # first: sets the Keras switch before TensorFlow
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
 # pylint: disable=wrong-import-position

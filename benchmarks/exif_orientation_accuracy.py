@@ -15,7 +15,7 @@ import json
 import os
 import sys
 
-os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+import components  # pylint: disable=unused-import  # first: sets the Keras switch before TensorFlow
 
 # pylint: disable=wrong-import-position
 from PIL import Image

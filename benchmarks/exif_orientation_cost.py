@@ -14,7 +14,7 @@ import statistics
 import sys
 import time
 
-os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+import components  # pylint: disable=unused-import  # first: sets the Keras switch before TensorFlow
 
 # pylint: disable=wrong-import-position
 import tensorflow as tf

@@ -30,7 +30,7 @@ from typing import Dict, List
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
-os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+import components  # pylint: disable=unused-import  # first: sets the Keras switch before TensorFlow
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 SHARED = os.environ.get('CATS_DOGS_SHARED', os.path.join(os.path.dirname(REPO), 'shared'))
