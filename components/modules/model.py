@@ -18,7 +18,10 @@ from typing import Callable, Dict, Optional
 import tensorflow as tf
 
 from components.modules import features
+from components.modules import keras_tracing
 from components.modules import model_variants
+
+keras_tracing.skip_autograph_of_keras()
 
 IMAGENET = 'imagenet'
 NO_WEIGHTS = 'none'
