@@ -80,7 +80,8 @@ def generate_statistics(data_root: str, stats_path: str, beam_args: List[str]):
   config = {**executor_config.executor_settings(layout, configs.default('test_fraction'),
                                                 configs.default('max_skipped_fraction')),
             'split_ratios': configs.default('split_ratios')}
-  options = PipelineOptions(beam_args or beam_presets.direct())
+  options = PipelineOptions(beam_args or beam_presets.direct(
+      input_images=flags.count_files(data_root)))
   pipeline = beam.Pipeline(options=options)
   results = pipeline | 'ToExamples' >> images_to_examples.ImagesToExamples(
       data_root, pattern, config, split_names)

@@ -11,6 +11,11 @@ from typing import List, Optional
 from pipeline.configs import ConfigError
 
 PRESETS = ('direct', 'dataflow', 'flink', 'spark')
+# Below this many input images the direct preset runs Beam in the orchestrator's process. Each
+# worker process of the multi_processing mode loads TensorFlow and the components' libraries first
+# (seconds, ~1 GiB each); measured on 2 CPUs (benchmarks/results/beam_scaling*.md), 2 workers gained
+# nothing on the tutorial's 3 000 images (28 s with 1, 31 s with 2) and 1.36x on 30 000.
+IN_PROCESS_MAX_IMAGES = 10_000
 
 
 class BeamPresetError(ConfigError):
@@ -24,10 +29,14 @@ def _require(preset: str, **values: Optional[str]) -> None:
     raise BeamPresetError(f'the {preset!r} Beam preset needs {flags}')
 
 
-def direct(num_workers: int = 0) -> List[str]:
-  """DirectRunner in parallel processes on the orchestrator's machine; 0 workers = all cores."""
+def direct(num_workers: int = 0, input_images: Optional[int] = None) -> List[str]:
+  """DirectRunner on the orchestrator's machine: ``num_workers`` worker processes, or with 0, in
+  the orchestrator's own process (Beam's in_memory mode) when the input is known to hold fewer
+  than IN_PROCESS_MAX_IMAGES images, else one worker process per core."""
   if num_workers < 0:
     raise BeamPresetError(f'--direct-num-workers must be >= 0, got {num_workers}')
+  if num_workers == 0 and input_images is not None and input_images < IN_PROCESS_MAX_IMAGES:
+    return ['--direct_running_mode=in_memory', '--direct_num_workers=1']
   return ['--direct_running_mode=multi_processing', f'--direct_num_workers={num_workers}']
 
 
@@ -72,7 +81,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
   beam.add_argument('--beam-preset', choices=PRESETS, default='direct',
                     help='Beam runner of the Beam components (default %(default)s)')
   beam.add_argument('--direct-num-workers', type=int, default=0,
-                    help='direct: worker processes; 0 (default) = all cores')
+                    help='direct: worker processes; 0 (default) = automatic: none (Beam runs '
+                         f'in this process) for fewer than {IN_PROCESS_MAX_IMAGES} input images, '
+                         'else one per core')
   beam.add_argument('--dataflow-project', help='dataflow: Google Cloud project')
   beam.add_argument('--dataflow-region', help='dataflow: region, e.g. us-central1')
   beam.add_argument('--temp-location', help='dataflow: gs:// folder for temporary files')
@@ -87,12 +98,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          '(a later value wins), e.g. --beam-arg=--max_num_workers=8')
 
 
-def from_args(args: argparse.Namespace, default_sdk_container_image: Optional[str] = None
-              ) -> List[str]:
-  """The chosen preset's Beam arguments followed by the --beam-arg extras."""
+def from_args(args: argparse.Namespace, default_sdk_container_image: Optional[str] = None,
+              input_images: Optional[int] = None) -> List[str]:
+  """The chosen preset's Beam arguments followed by the --beam-arg extras; ``input_images``, when
+  the runner can count them, lets the direct preset run small inputs in process."""
   image = args.sdk_container_image or default_sdk_container_image
   preset_args = {
-      'direct': lambda: direct(args.direct_num_workers),
+      'direct': lambda: direct(args.direct_num_workers, input_images),
       'dataflow': lambda: dataflow(args.dataflow_project, args.dataflow_region,
                                    args.temp_location, image),
       'flink': lambda: flink(args.flink_master, image),

@@ -184,13 +184,23 @@ def local_config(args: argparse.Namespace) -> configs.PipelineConfig:
       args.dataset, data_root=os.path.abspath(args.data_root) if args.data_root else SAMPLE_ROOT,
       pipeline_root=os.path.abspath(args.pipeline_root or os.path.join(folder, 'pipeline_root')),
       serving_dir=os.path.abspath(args.serving_dir or os.path.join(folder, 'serving_model')),
-      beam_pipeline_args=beam_presets.from_args(args), enable_cache=not args.no_cache,
-      **settings(args))
+      enable_cache=not args.no_cache, **settings(args))
   if not args.data_root and args.dataset != DEFAULT_DATASET:
     from data import download  # pylint: disable=g-import-not-at-top
     config = dataclasses.replace(config, data_root=download.fetch())
   check_local_paths(config)
-  return config
+  return dataclasses.replace(config, beam_pipeline_args=beam_presets.from_args(
+      args, input_images=count_files(config.data_root)))
+
+
+def count_files(data_root: str) -> Optional[int]:
+  """How many files a local data root holds; None where that is unknown (an object store, or a
+  folder ImageExampleGen will refuse with the reason)."""
+  from components.image_example_gen import file_tree  # pylint: disable=g-import-not-at-top
+  try:
+    return len(file_tree.walk_files(data_root)) if os.path.isdir(data_root) else None
+  except file_tree.LinkLoopError:
+    return None
 
 
 def _inside(path: str, folder: str) -> bool:

@@ -19,6 +19,27 @@ def test_direct_is_the_default_and_uses_all_cores():
   assert _from_flags('--direct-num-workers', '4')[-1] == '--direct_num_workers=4'
 
 
+@pytest.mark.parametrize('images, mode', [
+    (0, 'in_memory'), (beam_presets.IN_PROCESS_MAX_IMAGES - 1, 'in_memory'),
+    (beam_presets.IN_PROCESS_MAX_IMAGES, 'multi_processing'), (None, 'multi_processing')])
+def test_direct_runs_small_inputs_in_process(images, mode):
+  assert beam_presets.direct(0, images)[0] == f'--direct_running_mode={mode}'
+
+
+def test_explicit_workers_always_get_worker_processes():
+  assert beam_presets.direct(2, 10) == ['--direct_running_mode=multi_processing',
+                                        '--direct_num_workers=2']
+
+
+def test_the_local_runner_counts_the_sample(tmp_path):
+  from pipeline import flags
+  config = flags.local_config(flags.local_parser().parse_args(
+      ['--pipeline-root', str(tmp_path / 'root'), '--serving-dir', str(tmp_path / 'serving')]))
+  assert flags.count_files(config.data_root) == 220
+  assert config.beam_pipeline_args == ['--direct_running_mode=in_memory', '--direct_num_workers=1']
+  assert flags.count_files(str(tmp_path / 'missing')) is None
+
+
 def test_dataflow_runs_the_workers_in_the_image():
   assert _from_flags('--beam-preset', 'dataflow', '--dataflow-project', 'p', '--dataflow-region',
                      'us-central1', '--temp-location', 'gs://b/tmp', default_image=IMAGE) == [
