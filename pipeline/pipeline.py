@@ -70,7 +70,10 @@ def make_eval_config(accuracy_threshold: float, num_classes: int, gate: str,
   pipeline/blessing_gate.py) plus diagnostic metrics."""
   accuracy_gate = blessing_gate.accuracy_threshold(accuracy_threshold, gate)
   return tfma.EvalConfig(
+      # The served signature, loaded as a plain SavedModel: with no model_type, TFMA would load
+      # each model with Keras twice (once only to find out that it is a Keras model).
       model_specs=[tfma.ModelSpec(
+          model_type=tfma.TF_GENERIC,
           signature_name='serving_default',
           label_key=features.LABEL_KEY,
           prediction_key=features.PROBABILITIES_OUTPUT,
