@@ -16,11 +16,6 @@ import datetime
 import os
 import shlex
 
-# The scheduler re-parses this file every 30 s or so; by default TFX would build a wheel of the
-# module files and copy it to the pipeline root at every parse. The workers import the installed
-# project, so the module files are used where they are.
-os.environ['UNSUPPORTED_DO_NOT_PACKAGE_USER_MODULES'] = '1'
-
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from pipeline import configs  # first: its package sets the Keras switch before TensorFlow loads
 from pipeline import flags

@@ -9,12 +9,11 @@ which holds the project at IMAGE_PROJECT_ROOT; the spec names the module files t
 the image and submitting the spec: README.md, "Running at scale".
 """
 import argparse
-import contextlib
 import os
 import posixpath
 import re
 import sys
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from pipeline import configs  # first: its package sets the Keras switch before TensorFlow loads
 from pipeline import beam_presets
@@ -119,34 +118,12 @@ def config_from_args(args: argparse.Namespace) -> configs.PipelineConfig:
       **flags.settings(args))
 
 
-@contextlib.contextmanager
-def _module_files_from_image() -> Iterator[None]:
-  """Keeps the Transform and Trainer module_file paths as they are.
-
-  By default TFX packages each module file's folder into a wheel at compile time and uploads it to
-  <pipeline root>/_wheels. The image already holds the project, whose modules import each other
-  as ``components.modules.*``, so the spec names the files in the image instead: the code that
-  runs is the image's, and compiling writes nothing remote.
-  """
-  key = 'UNSUPPORTED_DO_NOT_PACKAGE_USER_MODULES'
-  previous = os.environ.get(key)
-  os.environ[key] = '1'
-  try:
-    yield
-  finally:
-    if previous is None:
-      del os.environ[key]
-    else:
-      os.environ[key] = previous
-
-
 def compile_pipeline(config: configs.PipelineConfig, image: str, output: str) -> Dict[str, Any]:
   """Writes the Kubeflow V2 PipelineJob JSON to ``output`` and returns it."""
   # pylint: disable=g-import-not-at-top
   from tfx import v1 as tfx
   from pipeline.pipeline import create_pipeline
-  with _module_files_from_image():
-    pipeline = create_pipeline(config)
+  pipeline = create_pipeline(config)
   output = os.path.abspath(output)
   runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
       config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=image),

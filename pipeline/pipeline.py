@@ -17,6 +17,7 @@ from components.image_schema import ImageSchema
 from components.label_balance import LabelBalance
 from components.modules import features
 from pipeline import blessing_gate
+from pipeline import module_files
 from pipeline.configs import PipelineConfig
 
 
@@ -128,27 +129,28 @@ def create_pipeline(config: PipelineConfig,
 
   # Analyse only; the Transform graph runs inside the Trainer's input pipeline and the serving
   # signatures, so no float copy of every image is written to the pipeline root.
-  transform = tfx.components.Transform(
-      examples=example_gen.outputs['examples'],
-      schema=schema,
-      module_file=config.transform_module_file,
-      materialize=False,
-      # Pre-transform statistics would repeat StatisticsGen's; post-transform ones would describe
-      # every pixel of every decoded image: slow and of no use.
-      disable_statistics=True,
-      custom_config={'image_size': config.image_size})
+  code_version = {module_files.FINGERPRINT_KEY: module_files.fingerprint()}
+  with module_files.used_where_installed():
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs['examples'],
+        schema=schema,
+        module_file=config.transform_module_file,
+        materialize=False,
+        # Pre-transform statistics would repeat StatisticsGen's; post-transform ones would
+        # describe every pixel of every decoded image: slow and of no use.
+        disable_statistics=True,
+        custom_config={'image_size': config.image_size, **code_version})
+    trainer = tfx.components.Trainer(
+        module_file=config.trainer_module_file,
+        examples=example_gen.outputs['examples'],
+        transform_graph=transform.outputs['transform_graph'],
+        schema=schema,
+        train_args=tfx.proto.TrainArgs(splits=['train']),
+        eval_args=tfx.proto.EvalArgs(splits=['eval']),
+        custom_config={**config.trainer_custom_config(layout.class_names), **code_version})
   # The data checks run before training: a failed LabelBalance or DriftGate stops the run before
   # Transform. (ExampleValidator records anomalies; it does not stop the run.)
   transform.add_upstream_nodes([label_balance, example_validator, drift_gate])
-
-  trainer = tfx.components.Trainer(
-      module_file=config.trainer_module_file,
-      examples=example_gen.outputs['examples'],
-      transform_graph=transform.outputs['transform_graph'],
-      schema=schema,
-      train_args=tfx.proto.TrainArgs(splits=['train']),
-      eval_args=tfx.proto.EvalArgs(splits=['eval']),
-      custom_config=config.trainer_custom_config(layout.class_names))
 
   model_resolver = tfx.dsl.Resolver(
       strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,

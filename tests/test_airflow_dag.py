@@ -18,8 +18,6 @@ def load_dag_file(tmp_path, monkeypatch):
   monkeypatch.setenv('AIRFLOW__CORE__LOAD_EXAMPLES', 'False')
   # Importing TFX alone can take longer than the default 30 s on a cold start.
   monkeypatch.setenv('AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT', '300')
-  # The DAG file sets it; restored afterwards.
-  monkeypatch.delenv('UNSUPPORTED_DO_NOT_PACKAGE_USER_MODULES', raising=False)
   models = pytest.importorskip('airflow.models')
 
   def load(pipeline_args: str):

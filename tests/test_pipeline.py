@@ -1,6 +1,7 @@
 """create_pipeline: the components, their order, and the Evaluator's gate."""
 import json
 import os
+import shutil
 
 from google.protobuf import json_format
 from PIL import Image
@@ -12,6 +13,7 @@ from components.drift_comparison import distribution_validator_config
 from components.drift_gate import LatestOrNoStatisticsStrategy
 from components.drift_thresholds import DriftThresholds
 from pipeline import configs
+from pipeline import module_files
 from pipeline.pipeline import create_pipeline
 from tests.trees import SAMPLE_DATA
 
@@ -41,6 +43,15 @@ def test_components_and_data_checks_before_training(tmp_path):
   assert json.loads(by_id['Evaluator'].exec_properties['example_splits']) == ['test']
   trainer_config = json.loads(by_id['Trainer'].exec_properties['custom_config'])
   assert trainer_config['class_names'] == ['cats', 'dogs']  # label id i -> class_names[i]
+  # The module files are used where installed, and the cache sees their code (module_files.py).
+  for user, module_file in (('Transform', configs.TRANSFORM_MODULE_FILE),
+                            ('Trainer', configs.TRAINER_MODULE_FILE)):
+    properties = by_id[user].exec_properties
+    assert properties['module_file'] == module_file and not properties.get('module_path')
+    assert not by_id[user]._pip_dependencies  # pylint: disable=protected-access  (no wheel to build)
+    assert json.loads(properties['custom_config'])[module_files.FINGERPRINT_KEY] == (
+        module_files.fingerprint())
+  assert 'UNSUPPORTED_DO_NOT_PACKAGE_USER_MODULES' not in os.environ  # only while constructing
   metrics = _eval_config(pipeline).metrics_specs[0].metrics
   assert metrics[1].threshold.value_threshold.lower_bound.value == 0.93
   # The default gate against the last blessed model is the paired test (tests/test_blessing_gate.py).
@@ -77,3 +88,14 @@ def test_drift_check_compares_training_statistics_with_the_last_accepted(tmp_pat
   assert config == distribution_validator_config(thresholds)
   assert json.loads(validator.exec_properties['include_split_pairs']) == [['train', 'train']]
   assert by_id['DriftGate'].exec_properties['on_drift'] == 'warn'
+
+
+def test_module_fingerprint_changes_with_any_module_file(tmp_path):
+  modules = tmp_path / 'modules'
+  shutil.copytree(configs.MODULES_DIR, modules, ignore=shutil.ignore_patterns('__pycache__'))
+  original = module_files.fingerprint(str(modules))
+  assert original == module_files.fingerprint(configs.MODULES_DIR)
+  (modules / 'model.py').write_text((modules / 'model.py').read_text() + '\n# edited\n')
+  edited = module_files.fingerprint(str(modules))
+  (modules / 'model.py').rename(modules / 'model2.py')
+  assert len({original, edited, module_files.fingerprint(str(modules))}) == 3
