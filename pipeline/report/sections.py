@@ -3,7 +3,7 @@ the data checks, the model and its training, the evaluation, and the components'
 import html
 import json
 import os
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 from ml_metadata.proto import metadata_store_pb2
 from tensorflow_metadata.proto.v0 import anomalies_pb2
