@@ -45,6 +45,28 @@ def _read_json(path: str) -> Dict[str, Any]:
     return json.load(f)
 
 
+def _thresholds(run: mlmd_runs.Run) -> str:
+  """The Evaluator's thresholds, e.g. 'SparseCategoricalAccuracy >= 0.8; PairedAccuracyTest change
+  (HIGHER_IS_BETTER) 0.05', from the eval_config of the run's Evaluator execution."""
+  evaluator = run.executions.get('Evaluator')
+  if evaluator is None or 'eval_config' not in evaluator.custom_properties:
+    return 'thresholds not recorded'
+  config = json.loads(evaluator.custom_properties['eval_config'].string_value)
+  found = []
+  for spec in config.get('metrics_specs', []):
+    for metric in spec.get('metrics', []):
+      thresholds = [metric.get('threshold', {})] + [
+          t.get('threshold', {}) for t in metric.get('per_slice_thresholds', [])]
+      for threshold in thresholds:
+        if 'lower_bound' in threshold.get('value_threshold', {}):
+          found.append(f"{metric['class_name']} >= {threshold['value_threshold']['lower_bound']}")
+        change = threshold.get('change_threshold')
+        if change:
+          found.append(f"{metric['class_name']} change ({change.get('direction', '')}) "
+                       f"{change.get('absolute', 0)}")
+  return '; '.join(found) or 'no thresholds'
+
+
 def what_made_it(run: mlmd_runs.Run, pushed=None) -> Dict[str, Any]:
   """A pushed run's data, code version, trainer settings, metrics, blessing and TFLite figures."""
   summary = run_summary.from_run(run)
@@ -75,7 +97,7 @@ def what_made_it(run: mlmd_runs.Run, pushed=None) -> Dict[str, Any]:
       'class_names': class_names,
       'test_metrics': per_slice,
       'blessed': summary.blessed,
-      'blessing_reason': ('every TFMA threshold passed' if summary.blessed
+      'blessing_reason': (f'every TFMA threshold passed ({_thresholds(run)})' if summary.blessed
                           else '; '.join(reasons) or 'not evaluated'),
       'against_last_blessed': summary.comparison,
       'tflite': _read_json(os.path.join(tflite.uri, TFLITE_RESULT_FILE)) if tflite else {},
