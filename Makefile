@@ -1,7 +1,7 @@
 # One command each: set up, run the pipeline, run the tests.
 PYTHON := .venv/bin/python
 
-.PHONY: setup setup-airflow setup-kfp run test test-airflow test-kfp benchmark validate predict benchmark-drift
+.PHONY: setup setup-airflow setup-kfp run test test-airflow test-kfp benchmark validate predict benchmark-drift models benchmark-tflite
 
 setup:
 	bash scripts/setup.sh
@@ -35,5 +35,12 @@ validate:
 predict:
 	$(PYTHON) predict.py $(ARGS)
 
+# The pushed versions: make models ARGS="list" (or "show V", "card V", "rollback V").
+models:
+	$(PYTHON) models.py $(ARGS)
+
 benchmark-drift:
 	$(PYTHON) -m benchmarks.drift_benchmark $(ARGS)
+
+benchmark-tflite:
+	$(PYTHON) -m benchmarks.tflite_benchmark $(ARGS)

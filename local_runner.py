@@ -96,6 +96,21 @@ def write_run_report(config: configs.PipelineConfig, run_id: Optional[str] = Non
     return None
 
 
+def write_model_card(config: configs.PipelineConfig, run_id: Optional[str]) -> Optional[str]:
+  """The Markdown model card of the version the run ``run_id`` pushed (pipeline/model_card.py);
+  None when it pushed nothing, or, with a note, when the card cannot be written."""
+  from pipeline import model_card, run_summary  # pylint: disable=g-import-not-at-top
+  pushed_to = run_summary.summarize(config.metadata_path, run_id).pushed_to
+  if not pushed_to:
+    return None
+  try:
+    return model_card.write_for_version(config.serving_dir, config.pipeline_root,
+                                        os.path.basename(pushed_to))['md']
+  except Exception as e:  # pylint: disable=broad-except
+    print(f'(no model card: {type(e).__name__}: {e})', file=sys.stderr)
+    return None
+
+
 def main(argv: Optional[List[str]] = None) -> int:
   args = build_parser().parse_args(argv)
   run_logging.configure_logging(args.verbose)
@@ -131,6 +146,9 @@ def main(argv: Optional[List[str]] = None) -> int:
   report_path = write_run_report(config, run_id)
   if report_path:
     print(f'report: {report_path}')
+  card = write_model_card(config, run_id)
+  if card:
+    print(f'model card: {card}')
   return 0
 
 

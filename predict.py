@@ -56,7 +56,8 @@ def list_images(paths: Sequence[str]) -> List[str]:
 
 
 def resolve_model(model: Optional[str], pipeline_root: str) -> str:
-  """A SavedModel folder: ``model`` itself, its newest numbered version, or the latest push."""
+  """A SavedModel folder: ``model`` itself, its newest numbered version, or the newest version of
+  the serving dir of the latest push."""
   if model:
     if os.path.exists(os.path.join(model, 'saved_model.pb')):
       return model
@@ -69,8 +70,8 @@ def resolve_model(model: Optional[str], pipeline_root: str) -> str:
   if os.path.exists(metadata_path):
     from pipeline import mlmd_runs
     pushed = mlmd_runs.latest_pushed_model(mlmd_runs.open_store(metadata_path))
-    if pushed:
-      return pushed
+    if pushed:  # the version served from that serving dir: the highest (a rollback's, too)
+      return resolve_model(os.path.dirname(pushed), pipeline_root)
   raise PredictError(f'no pushed model is recorded in {pipeline_root}; run the pipeline first '
                      '(make run) or pass --model DIR')
 

@@ -13,6 +13,7 @@ same model blessed again, e.g. once the Evaluator has it as its own baseline) is
 the model server would reload the same files as a new version.
 """
 import os
+import subprocess
 import uuid
 from typing import Any, Dict, List
 
@@ -74,6 +75,17 @@ def publish(staged_model: str, serving_dir: str) -> str:
   raise RuntimeError(f'could not find a free version number in {serving_dir}')
 
 
+def code_version() -> str:
+  """``git describe --always --dirty`` of the checkout this code runs from, recorded with each
+  push; '' where there is none (an image built without .git)."""
+  try:
+    return subprocess.run(['git', 'describe', '--always', '--dirty'], capture_output=True,
+                          text=True, timeout=30, check=True,
+                          cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
+  except (OSError, subprocess.SubprocessError):
+    return ''
+
+
 class Executor(pusher_executor.Executor):
   """TFX's Pusher into a staging folder, then one rename into the serving directory."""
 
@@ -108,6 +120,7 @@ class Executor(pusher_executor.Executor):
                           serving_dir)
         self._MarkPushed(model_push, pushed_destination=os.path.join(serving_dir, version),
                          pushed_version=version)
+        model_push.set_string_custom_property('code_version', code_version())
         logging.info('Model published as version %s in %s.', version, serving_dir)
     finally:
       if fileio.exists(staging):

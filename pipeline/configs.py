@@ -88,6 +88,9 @@ class PipelineConfig:
   accuracy_threshold: float = 0.9
   blessing_gate: str = PAIRED
   blessing_significance: float = 0.05
+  # The pushed TFLite model may be at most this much less accurate on the test split than its
+  # SavedModel (components/tflite_check.py).
+  tflite_max_accuracy_drop: float = 0.01
   # Execution.
   beam_pipeline_args: List[str] = dataclasses.field(default_factory=list)
   enable_cache: bool = True
@@ -120,7 +123,7 @@ class PipelineConfig:
       require(getattr(self, name) > 0, name, 'is not a positive number')
     require(0 < self.test_fraction < 1, 'test_fraction',
             'is not a fraction in (0, 1): validation/ must give both eval and test images')
-    for name in ('max_skipped_fraction', 'accuracy_threshold'):
+    for name in ('max_skipped_fraction', 'accuracy_threshold', 'tflite_max_accuracy_drop'):
       require(0 <= getattr(self, name) <= 1, name, 'is not a fraction in [0, 1]')
     for name in ('dropout', 'rotation_factor'):
       require(0 <= getattr(self, name) < 1, name, 'is not in [0, 1)')

@@ -129,6 +129,10 @@ def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
   gate.add_argument('--blessing-significance', type=float,
                     help='paired gate: refuse when the one-sided p-value is below this '
                          f'(default {configs.default("blessing_significance")})')
+  gate.add_argument('--tflite-max-accuracy-drop', type=float,
+                    help="fail the run, pushing nothing, when the blessed model's TFLite copy is "
+                         'more than this below its test accuracy, 0 to 1 (default '
+                         f'{configs.default("tflite_max_accuracy_drop")})')
   add_drift_arguments(parser)
 
 
@@ -136,7 +140,7 @@ _SETTING_FLAGS = ('test_fraction', 'max_class_ratio', 'max_skipped_fraction', 's
                   'model', 'weights', 'alpha', 'image_size', 'epochs', 'batch_size',
                   'learning_rate', 'fine_tune_epochs', 'cache_images', 'per_epoch_augmentation',
                   'accuracy_threshold',
-                  'blessing_gate', 'blessing_significance')
+                  'blessing_gate', 'blessing_significance', 'tflite_max_accuracy_drop')
 
 
 def settings(args: argparse.Namespace) -> Dict[str, object]:

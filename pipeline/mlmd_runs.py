@@ -134,3 +134,28 @@ def accepted_baseline(
   return statistics, schema
 
 
+
+
+# --- pushes --------------------------------------------------------------------------------------
+
+def pushes(store: mlmd.MetadataStore) -> Dict[str, Tuple[metadata_store_pb2.Artifact, str]]:
+  """{serving folder: (PushedModel artifact, id of the run that pushed it)} of every model that was
+  actually pushed. A cached Pusher in a later run shares the artifact; the earliest run pushed it."""
+  try:
+    pushed_models = store.get_artifacts_by_type('PushedModel')
+  except mlmd.errors.NotFoundError:
+    return {}
+  run_type = store.get_context_type(RUN_CONTEXT_TYPE).id
+  found = {}
+  for artifact in sorted(pushed_models, key=lambda a: a.id):
+    if not artifact.custom_properties['pushed'].int_value:
+      continue
+    destination = artifact.custom_properties['pushed_destination'].string_value
+    executions = [e.execution_id for e in store.get_events_by_artifact_ids([artifact.id])
+                  if e.type in _OUTPUT_EVENTS]
+    runs = sorted((c for execution_id in executions
+                   for c in store.get_contexts_by_execution(execution_id)
+                   if c.type_id == run_type), key=lambda c: c.id)
+    if runs and destination not in found:
+      found[destination] = (artifact, runs[0].name)
+  return found

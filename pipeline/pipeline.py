@@ -16,6 +16,7 @@ from components.image_example_gen import ImageExampleGen, detect_layout
 from components.image_schema import ImageSchema
 from components.label_balance import LabelBalance
 from components.modules import features
+from components.tflite_check import TFLiteCheck
 from pipeline import blessing_gate
 from pipeline import module_files
 from pipeline.configs import PipelineConfig
@@ -166,17 +167,26 @@ def create_pipeline(config: PipelineConfig,
       eval_config=make_eval_config(config.accuracy_threshold, len(layout.class_names),
                                    config.blessing_gate, config.blessing_significance))
 
+  # The TFLite copy against the SavedModel on the same test split; a blessed model whose TFLite
+  # copy lost too much accuracy fails the run here, before the Pusher.
+  tflite_check = TFLiteCheck(
+      model=trainer.outputs['model'], examples=example_gen.outputs['examples'],
+      transform_graph=transform.outputs['transform_graph'],
+      blessing=evaluator.outputs['blessing'],
+      max_accuracy_drop=config.tflite_max_accuracy_drop)
+
   pusher = AtomicPusher(
       model=trainer.outputs['model'],
       model_blessing=evaluator.outputs['blessing'],
       push_destination=tfx.proto.PushDestination(
           filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_dir))
   ).with_id('Pusher')
+  pusher.add_upstream_node(tflite_check)
 
   components: List[tfx.types.BaseNode] = [
       example_gen, statistics_gen, schema_gen, image_schema, label_balance, example_validator,
       baseline_resolver, distribution_validator, drift_gate, accepted_statistics, transform,
-      trainer, model_resolver, evaluator, pusher,
+      trainer, model_resolver, evaluator, tflite_check, pusher,
   ]
   if metadata_connection_config is None and config.metadata_path:
     metadata_connection_config = tfx.orchestration.metadata.sqlite_metadata_connection_config(

@@ -44,6 +44,7 @@ def write_report(metadata_path: str, reports_dir: str, run_id: Optional[str] = N
   sections.data_checks(page, run)
   sections.training(page, run, train)
   sections.evaluation(page, run, summary, examples, class_names)
+  sections.tflite(page, run)
   page.section('Components', table(
       ['component', 'state', 'seconds'],
       [[node, state, f'{seconds:.1f}'] for node, (state, seconds) in summary.executions.items()]))

@@ -1,5 +1,6 @@
 """What one run decided, read back from MLMD and its artifacts (nothing is re-run)."""
 import dataclasses
+import json
 import os
 from typing import Dict, Optional, Tuple
 
@@ -55,3 +56,11 @@ def summarize(metadata_path: str, run_id: Optional[str] = None) -> RunSummary:
   """The summary of the run ``run_id`` (the newest run when None) in the store at
   ``metadata_path``."""
   return from_run(mlmd_runs.find_run(mlmd_runs.open_store(metadata_path), run_id))
+
+
+def trainer_config(run: mlmd_runs.Run) -> Dict[str, object]:
+  """The Trainer's custom_config (class names and hyperparameters) of this run's Trainer."""
+  trainer = run.executions.get('Trainer')
+  if trainer is None or 'custom_config' not in trainer.custom_properties:
+    return {}
+  return json.loads(trainer.custom_properties['custom_config'].string_value or '{}')

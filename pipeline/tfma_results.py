@@ -19,17 +19,23 @@ def load_candidate_result(evaluation_uri: str) -> tfma.EvalResult:
                                model_name=tfma.CANDIDATE_KEY if has_baseline else None)
 
 
+def sliced_metrics(evaluation_uri: str) -> Dict[str, Dict[str, float]]:
+  """{slice: {metric: value}} of a TFMA evaluation: 'overall', and e.g. 'label=0' per class; e.g.
+  {'overall': {'sparse_categorical_accuracy': 0.97, ...}, 'label=0': {...}}."""
+  sliced = {}
+  for slice_key, metrics in load_candidate_result(evaluation_uri).slicing_metrics:
+    values = next(iter(metrics.values()))  # one output
+    values = values.get('', {})  # sub key '' (no class binarisation)
+    name = ', '.join(f'{feature}={value}' for feature, value in slice_key) or 'overall'
+    # '<metric>_diff' entries compare with the baseline model; the values themselves suffice here.
+    sliced[name] = {metric: value['doubleValue'] for metric, value in values.items()
+                    if 'doubleValue' in value and not metric.endswith('_diff')}
+  return sliced
+
+
 def overall_metrics(evaluation_uri: str) -> Dict[str, float]:
   """Unsliced metrics of a TFMA evaluation, e.g. {'sparse_categorical_accuracy': 0.97, ...}."""
-  result = load_candidate_result(evaluation_uri)
-  for slice_key, metrics in result.slicing_metrics:
-    if not slice_key:
-      values = next(iter(metrics.values()))  # one output
-      values = next(iter(values.values()))  # sub key '' (no class binarisation)
-      # '<metric>_diff' entries compare with the baseline model; the values themselves suffice here.
-      return {name: value['doubleValue'] for name, value in values.items()
-              if 'doubleValue' in value and not name.endswith('_diff')}
-  return {}
+  return sliced_metrics(evaluation_uri).get('overall', {})
 
 
 def confusion_matrix(evaluation_uri: str, num_classes: int) -> Optional[np.ndarray]:

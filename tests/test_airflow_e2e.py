@@ -32,9 +32,10 @@ DAG_ID = 'cats_dogs_tfx'
 TASKS = {'ImageExampleGen', 'StatisticsGen', 'SchemaGen', 'ImageSchema', 'LabelBalance',
          'ExampleValidator', 'baseline_statistics_resolver', 'DistributionValidator', 'DriftGate',
          'AcceptedStatistics', 'Transform', 'Trainer', 'latest_blessed_model_resolver',
-         'Evaluator', 'Pusher'}
+         'Evaluator', 'TFLiteCheck', 'Pusher'}
 # Downstream of DriftGate: they must not run when it fails.
-AFTER_DRIFT_GATE = {'AcceptedStatistics', 'Transform', 'Trainer', 'Evaluator', 'Pusher'}
+AFTER_DRIFT_GATE = {'AcceptedStatistics', 'Transform', 'Trainer', 'Evaluator', 'TFLiteCheck',
+                    'Pusher'}
 AIRFLOW = os.path.join(os.path.dirname(sys.executable), 'airflow')
 
 

@@ -30,7 +30,8 @@ UPSTREAM = {
     'Trainer': {'ImageExampleGen', 'ImageSchema', 'Transform'},
     RESOLVER: set(),
     'Evaluator': {'ImageExampleGen', 'Trainer', RESOLVER},
-    'Pusher': {'Trainer', 'Evaluator'},
+    'TFLiteCheck': {'ImageExampleGen', 'Transform', 'Trainer', 'Evaluator'},
+    'Pusher': {'Trainer', 'Evaluator', 'TFLiteCheck'},
 }
 # Kubeflow V2 compiles the latest-blessed-model resolver into two resolver tasks, the baseline's
 # (a latest-artifact resolver) into one.

@@ -34,7 +34,8 @@ def test_components_and_data_checks_before_training(tmp_path):
   assert set(by_id) == {'ImageExampleGen', 'StatisticsGen', 'SchemaGen', 'ImageSchema',
                         'LabelBalance', 'ExampleValidator', 'baseline_statistics_resolver',
                         'DistributionValidator', 'DriftGate', 'AcceptedStatistics', 'Transform',
-                        'Trainer', 'latest_blessed_model_resolver', 'Evaluator', 'Pusher'}
+                        'Trainer', 'latest_blessed_model_resolver', 'Evaluator', 'TFLiteCheck',
+                        'Pusher'}
   # The curated schema (SchemaGen's plus the image properties' domains) is the one used.
   for consumer in ('ExampleValidator', 'Transform', 'Trainer'):
     assert 'ImageSchema' in {node.id for node in by_id[consumer].upstream_nodes}

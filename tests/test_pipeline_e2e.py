@@ -42,7 +42,8 @@ from tests.trees import REPO_ROOT, SAMPLE_DATA
 
 NODES = {'ImageExampleGen', 'StatisticsGen', 'SchemaGen', 'ImageSchema', 'LabelBalance',
          'ExampleValidator', 'baseline_statistics_resolver', 'DistributionValidator', 'DriftGate',
-         'AcceptedStatistics', 'Transform', 'Trainer', 'latest_blessed_model_resolver', 'Evaluator', 'Pusher'}
+         'AcceptedStatistics', 'Transform', 'Trainer', 'latest_blessed_model_resolver', 'Evaluator',
+         'TFLiteCheck', 'Pusher'}
 # Resolvers look up MLMD on every run; they are never 'CACHED'.
 RESOLVERS = {'latest_blessed_model_resolver', 'baseline_statistics_resolver'}
 # Finished before the kill, so cached in the re-run. (DistributionValidator and DriftGate run again
@@ -202,7 +203,7 @@ def test_pipeline_recovers_gates_and_caches(tmp_path):
   # because it now has a baseline (the model blessed by the first run), and so does the Pusher.
   local_runner.run(config)
   second = run_summary.summarize(config.metadata_path)
-  assert _states(second) == _ran(*RESOLVERS, 'Evaluator', 'Pusher')
+  assert _states(second) == _ran(*RESOLVERS, 'Evaluator', 'TFLiteCheck', 'Pusher')
   assert second.blessed  # the same model is not worse than itself
   versions = atomic_pusher.model_versions(config.serving_dir)
   assert versions == [version]  # and it is already served: nothing new is pushed
@@ -212,7 +213,7 @@ def test_pipeline_recovers_gates_and_caches(tmp_path):
                          '--accuracy-threshold', '0')
   local_runner.run(worse_config)
   worse = run_summary.summarize(config.metadata_path)
-  assert _states(worse) == _ran(*RESOLVERS, 'Trainer', 'Evaluator', 'Pusher')
+  assert _states(worse) == _ran(*RESOLVERS, 'Trainer', 'Evaluator', 'TFLiteCheck', 'Pusher')
   assert not worse.blessed and worse.pushed_to is None
   assert (worse.test_metrics['sparse_categorical_accuracy']
           < second.test_metrics['sparse_categorical_accuracy'])

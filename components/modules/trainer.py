@@ -19,6 +19,8 @@ from components.modules import frozen_features
 from components.modules import model as model_lib
 from components.modules import model_variants
 from components.modules import signatures
+from components.modules import tflite_export
+from components.modules import warmup
 
 _SHUFFLE_BUFFER = 2048
 # custom_config key: True trains a frozen base's head on augmented images in every epoch (the
@@ -124,6 +126,9 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
   # the load time of every consumer. Keras still reloads the model from its layers' configs.
   model.save(fn_args.serving_model_dir, save_format='tf', save_traces=False,
              signatures=signatures.make_serving_signatures(model, tft_output, class_names))
+  # Pushed with the SavedModel: the on-device model and TF Serving's warm-up requests.
+  tflite_export.export(model, fn_args.serving_model_dir, config['image_size'], class_names)
+  warmup.write(fn_args.serving_model_dir, warmup.first_images(fn_args.eval_files))
   with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, 'history.json'), 'w') as f:
     json.dump({'class_names': class_names, 'model': variant.name, 'history': per_epoch}, f,
               indent=1)

@@ -3,7 +3,7 @@ the data checks, the model and its training, the evaluation, and the components'
 import html
 import json
 import os
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 from ml_metadata.proto import metadata_store_pb2
 from tensorflow_metadata.proto.v0 import anomalies_pb2
@@ -12,12 +12,15 @@ from tfx.types import artifact_utils
 
 from components.drift_gate import REPORT_FILE, DriftReport
 from components.image_example_gen.summary import SUMMARY_FILE
+from components.tflite_check import RESULT_FILE as TFLITE_RESULT_FILE
+from components.tflite_check import TFLiteEvaluation
 from components.modules import features
 from pipeline import mlmd_runs
 from pipeline import tfma_results
 from pipeline.report import charts
 from pipeline.report import inference
 from pipeline.report.page import Page, table
+from pipeline import run_summary
 from pipeline.run_summary import RunSummary
 
 MAX_PREDICTED = 2000
@@ -79,7 +82,7 @@ def data_checks(page: Page, run: mlmd_runs.Run) -> None:
 
 def training(page: Page, run: mlmd_runs.Run, train: List[tf.train.Example]) -> None:
   """The Trainer's settings, the augmentation on one image, and the training curves."""
-  trainer_config = _trainer_config(run)
+  trainer_config = run_summary.trainer_config(run)
   if trainer_config:
     page.section('Model and training',
                  table(['setting', 'value'], sorted(
@@ -134,12 +137,23 @@ def evaluation(page: Page, run: mlmd_runs.Run, summary: RunSummary,
   page.section('Evaluation', *parts)
 
 
-def _trainer_config(run: mlmd_runs.Run) -> Dict[str, object]:
-  """The Trainer's custom_config (hyperparameters) of this run's Trainer execution."""
-  trainer = run.executions.get('Trainer')
-  if trainer is None or 'custom_config' not in trainer.custom_properties:
-    return {}
-  return json.loads(trainer.custom_properties['custom_config'].string_value or '{}')
+def tflite(page: Page, run: mlmd_runs.Run) -> None:
+  """The TFLite model against the SavedModel on the same test images (TFLiteCheck)."""
+  evaluation = run.output('TFLiteCheck', TFLiteEvaluation.TYPE_NAME)
+  if evaluation is None:
+    return
+  with tf.io.gfile.GFile(os.path.join(evaluation.uri, TFLITE_RESULT_FILE)) as f:
+    result = json.load(f)
+  page.section('TFLite model', table(
+      ['model', 'test accuracy', 'per class', 'size (bytes)'],
+      [[name, f"{result[key]['accuracy']:.4f}",
+        ', '.join(f'{label}: {value:.4f}' for label, value in result[key]['per_class'].items()),
+        result[f'{key}_bytes']]
+       for name, key in (('SavedModel', 'saved_model'), ('TFLite', 'tflite'))]),
+      f"<p>{result['example_count']} test images; the models agree on "
+      f"{result['agreement']:.1%}; TFLite {html.escape(result['quantization'])} quantised; "
+      f"accuracy drop {result['accuracy_drop']:.4f}, at most {result['max_accuracy_drop']} "
+      'allowed for a blessed model.</p>')
 
 
 def drift_table(report: Optional[metadata_store_pb2.Artifact]) -> str:

@@ -1,0 +1,128 @@
+"""TFLiteCheck: the TFLite model's accuracy on the test split against its SavedModel's, and a gate.
+
+TFMA 0.47 evaluates TFLite models (model_type 'tf_lite'), but it cannot serve here: it feeds a
+TFLite model the raw tf.Example features by name, and this model's input is the Transform graph's
+output (``components/modules/tflite_export.py`` says why), which the examples do not hold; and it
+refuses to evaluate a TFLite model together with a SavedModel ("mixing tf_lite and non-tf_lite
+models is not implemented"), so no TFMA threshold can compare the two. This component does what
+TFMA's TFLite extractor does, on the same test split as the Evaluator: it runs every test image
+through the Transform graph into the TFLite interpreter, and the serialized examples through the
+SavedModel's ``serving_default`` (what TFMA and TF Serving call), and compares. The run fails
+(and so nothing is pushed: the Pusher runs after it) when the Evaluator blessed the model and the
+TFLite copy is more than ``max_accuracy_drop`` below the SavedModel.
+"""
+import json
+import os
+from typing import Dict, List, Sequence
+
+from absl import logging
+import numpy as np
+import tensorflow as tf
+import tensorflow_transform as tft
+from tfx import v1 as tfx
+from tfx.types import artifact_utils
+from tfx.utils import path_utils
+
+from components.modules import features
+from components.modules import tflite_export
+
+RESULT_FILE = 'tflite_evaluation.json'
+_BATCH = 32
+
+
+class TFLiteEvaluation(tfx.dsl.Artifact):
+  """The TFLite model's and the SavedModel's test metrics and sizes (``tflite_evaluation.json``)."""
+  # Kubeflow V2 imports the class by '<module>.<Class>'; the ``components`` package re-exports it.
+  TYPE_NAME = 'components.TFLiteEvaluation'
+
+
+class TFLiteAccuracyError(ValueError):
+  """The TFLite model is less accurate than its SavedModel by more than allowed."""
+
+
+def _folder_bytes(folder: str, exclude: Sequence[str] = ()) -> int:
+  """Bytes of the files below ``folder``, except in its subfolders named in ``exclude``."""
+  return sum(tf.io.gfile.stat(os.path.join(root, name)).length
+             for root, _, names in tf.io.gfile.walk(folder)
+             for name in names if os.path.relpath(root, folder).split(os.sep)[0] not in exclude)
+
+
+def measure(model_dir: str, transform_dir: str, example_files: List[str]) -> Dict[str, object]:
+  """Both models' predictions on the examples in ``example_files`` (gzipped tf.Examples), and the
+  accuracy overall and per class (recall) of each, their agreement, and the files' sizes."""
+  tft_output = tft.TFTransformOutput(transform_dir)
+  tft_layer = tft_output.transform_features_layer()
+  serve = tf.saved_model.load(model_dir).signatures['serving_default']
+  with tf.io.gfile.GFile(tflite_export.tflite_path(model_dir), 'rb') as f:
+    tflite_bytes = f.read()
+  tflite = tflite_export.TFLiteClassifier(tflite_bytes)
+  spec = {features.IMAGE_KEY: tft_output.raw_feature_spec()[features.IMAGE_KEY],
+          features.LABEL_KEY: tf.io.FixedLenFeature([1], tf.int64)}
+  labels, saved_model_ids, tflite_ids = [], [], []
+  for batch in tf.data.TFRecordDataset(example_files, compression_type='GZIP').batch(_BATCH):
+    parsed = tf.io.parse_example(batch, spec)
+    images = tft_layer({features.IMAGE_KEY: parsed[features.IMAGE_KEY]})
+    tflite_ids.append(np.argmax(tflite.probabilities(
+        images[features.TRANSFORMED_IMAGE_KEY].numpy()), axis=-1))
+    saved_model_ids.append(serve(examples=batch)[features.CLASS_IDS_OUTPUT].numpy())
+    labels.append(parsed[features.LABEL_KEY].numpy().reshape(-1))
+  if not labels:
+    raise ValueError(f'no examples in {example_files}: nothing to measure the TFLite model on')
+  labels, saved_model_ids, tflite_ids = (np.concatenate(x) for x in
+                                         (labels, saved_model_ids, tflite_ids))
+  per_model = {}
+  for name, predicted in (('saved_model', saved_model_ids), ('tflite', tflite_ids)):
+    right = predicted == labels
+    per_model[name] = {
+        'accuracy': float(right.mean()),
+        # Per class: the share of its test images classified right (its recall).
+        'per_class': {str(label): float(right[labels == label].mean())
+                      for label in sorted(set(labels.tolist()))}}
+  return {
+      'example_count': int(len(labels)),
+      **per_model,
+      'agreement': float(np.mean(saved_model_ids == tflite_ids)),
+      'accuracy_drop': per_model['saved_model']['accuracy'] - per_model['tflite']['accuracy'],
+      'tflite_bytes': len(tflite_bytes),
+      'saved_model_bytes': _folder_bytes(model_dir, exclude=(tflite_export.TFLITE_DIR,)),
+      'quantization': tflite_export.QUANTIZATION,
+  }
+
+
+def check(result: Dict[str, object], max_accuracy_drop: float, blessed: bool) -> None:
+  """Raises TFLiteAccuracyError when a blessed model's TFLite copy lost too much accuracy."""
+  drop = result['accuracy_drop']
+  if blessed and drop > max_accuracy_drop + 1e-9:
+    raise TFLiteAccuracyError(
+        f"the TFLite model's test accuracy {result['tflite']['accuracy']:.4f} is {drop:.4f} below "
+        f"the SavedModel's {result['saved_model']['accuracy']:.4f} on {result['example_count']} "
+        f'test images (at most {max_accuracy_drop} allowed, --tflite-max-accuracy-drop); '
+        'nothing is pushed.')
+
+
+@tfx.dsl.components.component
+def TFLiteCheck(  # pylint: disable=invalid-name
+    model: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Model],
+    examples: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Examples],
+    transform_graph: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.TransformGraph],
+    blessing: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.ModelBlessing],
+    evaluation: tfx.dsl.components.OutputArtifact[TFLiteEvaluation],
+    max_accuracy_drop: tfx.dsl.components.Parameter[float],
+    split: tfx.dsl.components.Parameter[str] = 'test',
+) -> None:
+  """Measures the Trainer's TFLite model against its SavedModel on ``split``; fails the run when
+  the Evaluator blessed the model and the TFLite copy is more than ``max_accuracy_drop`` worse."""
+  split_uri = artifact_utils.get_split_uri([examples], split)
+  result = measure(path_utils.serving_model_path(model.uri), transform_graph.uri,
+                   tf.io.gfile.glob(os.path.join(split_uri, '*')))
+  with tf.io.gfile.GFile(os.path.join(evaluation.uri, RESULT_FILE), 'w') as f:
+    json.dump({**result, 'split': split, 'max_accuracy_drop': max_accuracy_drop}, f, indent=1)
+  for name in ('example_count', 'tflite_bytes', 'saved_model_bytes'):
+    evaluation.set_int_custom_property(name, result[name])
+  for name in ('saved_model', 'tflite'):
+    evaluation.set_float_custom_property(f'{name}_accuracy', result[name]['accuracy'])
+  evaluation.set_float_custom_property('accuracy_drop', result['accuracy_drop'])
+  logging.info('TFLite model on %d %s images: accuracy %.4f (SavedModel %.4f), %d bytes (%s)',
+               result['example_count'], split, result['tflite']['accuracy'],
+               result['saved_model']['accuracy'], result['tflite_bytes'], result['quantization'])
+  check(result, max_accuracy_drop, blessed=bool(blessing.get_int_custom_property('blessed')))
