@@ -1,4 +1,4 @@
-"""The model card's pieces that need no pipeline run (the card of real runs: test_registry_e2e.py)."""
+"""The model card's pieces that need no pipeline run (the card of real runs: test_pipeline_e2e.py)."""
 import pytest
 
 from pipeline import model_card

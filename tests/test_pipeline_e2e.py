@@ -8,6 +8,9 @@ One test, because every LocalDagRunner run costs a minute or more; in order it s
 * the pushed model serves raw JPEG bytes;
 * a model worse than the last blessed one is not pushed even when it passes the absolute gate;
 * unchanged inputs are served from the cache;
+* a retrain as good as the served model is pushed as a second version (with its TFLite model and
+  warm-up requests), a rollback republishes the first, models.py lists the three and predict.py
+  uses the rolled-back one;
 * the run report renders, last in headless Chromium (a reported skip where it is not installed,
   a failure in CI).
 Takes about 10 minutes on 2 CPUs.
@@ -31,11 +34,17 @@ from tfx.components.distribution_validator import executor as distribution_valid
 from tfx.orchestration import metadata
 
 import local_runner
+import models
+import predict
 from components import atomic_pusher
 from components import drift_comparison
 from components import drift_gate
 from components.modules import features
+from components.modules import tflite_export
+from components.modules import warmup
+from components.tflite_check import TFLiteEvaluation
 from pipeline import mlmd_runs
+from pipeline import model_card
 from pipeline import run_summary
 from tests.report_checks import assert_report_renders, browser_screenshot
 from tests.trees import REPO_ROOT, SAMPLE_DATA
@@ -140,8 +149,68 @@ def _assert_compared_with_the_killed_runs_statistics(metadata_path):
       feature: (0.0, False) for feature in drift_comparison.COMPARED_FEATURES}
 
 
+def _assert_pushed_folder_serves(folder: str) -> None:
+  """TFLite model and contract beside the SavedModel; the warm-up requests replay through it."""
+  assert os.path.isfile(tflite_export.tflite_path(folder))
+  with open(os.path.join(folder, tflite_export.TFLITE_DIR, tflite_export.CONTRACT_FILE)) as f:
+    assert json.load(f)['class_names'] == ['cats', 'dogs']
+  loaded = tf.saved_model.load(folder)
+  logs = list(warmup.read(folder))
+  assert {log.predict_log.request.model_spec.signature_name for log in logs} == {
+      'serving_default', features.IMAGE_BYTES_SIGNATURE}
+  for log in logs:
+    outputs = warmup.replay(loaded, log)
+    assert outputs[features.PROBABILITIES_OUTPUT].shape == (warmup.WARMUP_IMAGES, 2)
+
+
+def _assert_registry_after_a_second_push_and_a_rollback(main, config, capsys):
+  """A retrain as good as the served model is pushed as a second version; rolling back to the
+  first republishes it as the newest number; models.py lists the three, predict.py uses the
+  rolled-back model, and each has its model card."""
+  root_flags = ['--pipeline-root', config.pipeline_root, '--serving-dir', config.serving_dir]
+  capsys.readouterr()
+  assert local_runner.main(root_flags + ['--epochs', '15']) == 0
+  assert 'model card: ' in capsys.readouterr().out
+  first, second = atomic_pusher.model_versions(config.serving_dir)
+  _assert_pushed_folder_serves(os.path.join(config.serving_dir, str(second)))
+  store = _store(config.metadata_path)
+  run_of = {os.path.basename(folder.rstrip('/')): run_id
+            for folder, (_, run_id) in mlmd_runs.pushes(store).items()}
+  assert sorted(run_of) == sorted([str(first), str(second)])
+  pushing_runs = [run_of[str(first)], run_of[str(second)]]
+  for run_id in pushing_runs:  # the pipeline measured and passed each pushed TFLite model
+    evaluation = mlmd_runs.find_run(store, run_id).output('TFLiteCheck', TFLiteEvaluation.TYPE_NAME)
+    assert evaluation.custom_properties['accuracy_drop'].double_value <= 0.01
+    assert evaluation.custom_properties['example_count'].int_value > 0
+
+  assert models.main(['rollback', str(first)] + root_flags) == 0
+  capsys.readouterr()
+  assert models.main(['list'] + root_flags) == 0
+  lines = capsys.readouterr().out.splitlines()
+  assert len(lines) == 3, lines
+  third = atomic_pusher.model_versions(config.serving_dir)[-1]
+  assert lines[0].startswith(f'  {first}') and f'run {pushing_runs[0]}' in lines[0]
+  assert lines[1].startswith(f'  {second}') and f'run {pushing_runs[1]}' in lines[1]
+  assert lines[2].startswith(f'* {third}') and f'rollback of {first}' in lines[2]
+  assert f'run {pushing_runs[0]}' in lines[2]  # what made the model it republished
+
+  image = os.path.join(SAMPLE_DATA, 'validation', 'cats')
+  assert predict.main([image, '--pipeline-root', config.pipeline_root]) == 0
+  assert f'model: {os.path.join(config.serving_dir, str(third))};' in capsys.readouterr().err
+
+  cards = model_card.cards_dir(config.pipeline_root)
+  with open(os.path.join(cards, str(second), 'model_card.md')) as f:
+    card = f.read()  # written by local_runner for the version its run pushed
+  assert f'version {second}' in card and f'pipeline run `{pushing_runs[1]}`' in card
+  assert models.main(['card', str(third)] + root_flags) == 0
+  with open(os.path.join(cards, str(third), 'model_card.md')) as f:
+    card = f.read()
+  assert f'pipeline run `{pushing_runs[0]}`' in card and f'from version {first} (rollback)' in card
+  assert os.path.isfile(os.path.join(cards, str(third), 'model_card.html'))
+
+
 @pytest.mark.e2e
-def test_pipeline_recovers_gates_and_caches(tmp_path):
+def test_pipeline_recovers_gates_and_caches(tmp_path, capsys):
   main, other = tmp_path / 'main', tmp_path / 'other'
   config = _config(main)
 
@@ -226,6 +295,8 @@ def test_pipeline_recovers_gates_and_caches(tmp_path):
   local_runner.run(config)
   assert _states(run_summary.summarize(config.metadata_path)) == _ran(*RESOLVERS)
   assert atomic_pusher.model_versions(config.serving_dir) == versions
+
+  _assert_registry_after_a_second_push_and_a_rollback(main, config, capsys)
 
   # Last, as it is skipped where Chromium is not installed: the first run's report in a browser.
   screenshot = str(tmp_path / 'report.png')

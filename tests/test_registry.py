@@ -1,5 +1,5 @@
 """models.py over a serving dir: list, show, rollback, and its one-line errors; predict.py's choice
-of the served version after a rollback. (With MLMD records of real runs: test_registry_e2e.py.)"""
+of the served version after a rollback. (With MLMD records of real runs: test_pipeline_e2e.py.)"""
 import json
 import os
 
