@@ -14,6 +14,7 @@ import tensorflow_transform as tft
 from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
+from components.modules import embedding
 from components.modules import features
 from components.modules import frozen_features
 from components.modules import model as model_lib
@@ -119,8 +120,16 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     for name, values in fine_tune.history.items():
       per_epoch.setdefault(name, []).extend(float(v) for v in values)
 
+  # The embedding drift baseline and OOD threshold, of the final model (embedding.py).
+  baseline = embedding.fit_baseline(
+      model,
+      make_dataset(fn_args.train_files, fn_args.data_accessor, tft_output, batch_size,
+                   training=True, cache=False, augment=False),
+      make_dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, batch_size,
+                   training=False, cache=False))
   model.save(fn_args.serving_model_dir, save_format='tf',
-             signatures=signatures.make_serving_signatures(model, tft_output, class_names))
+             signatures={**signatures.make_serving_signatures(model, tft_output, class_names),
+                         **embedding.make_embedding_signature(model, baseline)})
   with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, 'history.json'), 'w') as f:
     json.dump({'class_names': class_names, 'model': variant.name, 'history': per_epoch}, f,
               indent=1)
