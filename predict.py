@@ -26,6 +26,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, TextIO, Tuple
 
 from pipeline import configs  # first: its package sets the Keras switch before TensorFlow loads
 from pipeline import flags
+from pipeline.served_models import NoModelError, resolve_model
 
 # Where `make run` (local_runner.py with its defaults) keeps the pipeline root.
 DEFAULT_PIPELINE_ROOT = os.path.join(flags.run_dir(flags.DEFAULT_DATASET), 'pipeline_root')
@@ -55,26 +56,6 @@ def list_images(paths: Sequence[str]) -> List[str]:
     else:
       raise PredictError(f'{path}: no such file or folder')
   return found
-
-
-def resolve_model(model: Optional[str], pipeline_root: str) -> str:
-  """A SavedModel folder: ``model`` itself, its newest numbered version, or the latest push."""
-  if model:
-    if os.path.exists(os.path.join(model, 'saved_model.pb')):
-      return model
-    from components import atomic_pusher
-    versions = atomic_pusher.model_versions(model)
-    if versions:
-      return os.path.join(model, str(versions[-1]))
-    raise PredictError(f'{model} is neither a SavedModel nor a serving dir with numbered versions')
-  metadata_path = configs.metadata_path_of(pipeline_root)
-  if os.path.exists(metadata_path):
-    from pipeline import mlmd_runs
-    pushed = mlmd_runs.latest_pushed_model(mlmd_runs.open_store(metadata_path))
-    if pushed:
-      return pushed
-  raise PredictError(f'no pushed model is recorded in {pipeline_root}; run the pipeline first '
-                     '(make run) or pass --model DIR')
 
 
 class Classifier:
@@ -202,7 +183,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if classifier.ood_threshold is None:
       print('this model carries no embedding baseline (saved before it existed): no '
             'out-of-distribution scores', file=sys.stderr)
-  except PredictError as e:
+  except (PredictError, NoModelError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
   skipped, out_of_distribution = write(

@@ -128,6 +128,7 @@ class LoadedEmbeddingModel:
   saved_model: object  # kept: the signature needs the loaded object's variables alive
   embed: object
   baseline: EmbeddingBaseline
+  class_names: Tuple[str, ...]
 
   @classmethod
   def load(cls, model_dir: str) -> Optional['LoadedEmbeddingModel']:
@@ -137,7 +138,8 @@ class LoadedEmbeddingModel:
       return None
     return cls(loaded, loaded.signatures[EMBEDDING_SIGNATURE], EmbeddingBaseline(
         loaded.embedding_baseline.numpy(), loaded.baseline_probabilities.numpy(),
-        float(loaded.ood_threshold.numpy())))
+        float(loaded.ood_threshold.numpy())),
+               tuple(name.decode('utf-8') for name in loaded.class_names.numpy()))
 
   def embed_images(self, images, batch_size: int = 64) -> Tuple[np.ndarray, np.ndarray]:
     """(embeddings, probabilities) of a sequence of encoded images."""
