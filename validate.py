@@ -219,10 +219,14 @@ def validate(args: argparse.Namespace) -> Tuple[int, str]:
   embedding_lines, picture = [model_source], None
   if model is not None:
     from components import embedding_check  # pylint: disable=g-import-not-at-top
-    check = check_embeddings(model, sample_path, thresholds)
-    rows = sorted(rows + check.findings, key=lambda f: not f.flagged)
-    embedding_lines.append(embedding_check.summary_line(check))
-    picture = embedding_check.picture_png(check, model)
+    if seen - skipped < embedding_check.MIN_NEW_IMAGES:
+      embedding_lines.append(f'embedding and prediction drift: not checked ({seen - skipped} '
+                             f'image(s); the test needs {embedding_check.MIN_NEW_IMAGES})')
+    else:
+      check = check_embeddings(model, sample_path, thresholds)
+      rows = sorted(rows + check.findings, key=lambda f: not f.flagged)
+      embedding_lines.append(embedding_check.summary_line(check))
+      picture = embedding_check.picture_png(check, model)
     os.remove(sample_path)
   flagged = [row for row in rows if row.flagged]
   report = '\n'.join([

@@ -36,7 +36,7 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 import numpy as np
 
 from benchmarks.pipeline_benchmark import DATA, RESULTS, WEIGHTS
-from components.image_example_gen import executor
+from components.image_example_gen import splits
 from components.paired_accuracy import worse_p_value
 
 CLASSES = ('cats', 'dogs')
@@ -61,7 +61,7 @@ def test_split_files() -> List[Tuple[str, int]]:
   """The validation images that ImageExampleGen puts in the test split (its hash, its fraction)."""
   config = {'train_folder': 'train', 'test_fraction': 0.2}
   return [(path, label) for path, label in _files('validation')
-          if executor.assign_split(os.path.relpath(path, DATA), 'validation', config) == 'test']
+          if splits.assign_split(os.path.relpath(path, DATA), 'validation', config) == 'test']
 
 
 def pooled_features() -> Dict[str, np.ndarray]:

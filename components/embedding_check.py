@@ -22,6 +22,7 @@ from components.modules.embedding import LoadedEmbeddingModel
 
 # New images embedded per check: enough for the tests' power, a bounded cost (~1 backbone pass each).
 MAX_NEW_IMAGES = 1000
+MIN_NEW_IMAGES = 2  # a two-sample test needs two on each side
 PICTURE_FILE = 'embedding_drift.png'
 
 

@@ -82,3 +82,15 @@ def test_a_model_that_is_not_there_is_a_usage_error(setup, tmp_path, capsys):
                           '--output-dir', str(tmp_path / 'report'), *baseline_flags])
   err = capsys.readouterr().err
   assert status == validate.EXIT_USAGE and 'neither a SavedModel' in err
+
+
+def test_one_image_is_too_few_and_says_so(setup, tmp_path, capsys):
+  model_dir, baseline_flags = setup
+  for name in ('cats', 'dogs'):
+    (tmp_path / 'new' / name).mkdir(parents=True)
+  (tmp_path / 'new' / 'cats' / 'a.jpg').write_bytes(
+      embedding_checks.pictures(embedding_checks.BLUE, 1, 90)[0])
+  (tmp_path / 'new' / 'dogs' / 'b.jpg').write_bytes(b'not a picture')  # skipped
+  validate.main(['--data-root', str(tmp_path / 'new'), '--output-dir', str(tmp_path / 'report'),
+                 '--model', model_dir, *baseline_flags, *BEAM_ARGS])
+  assert 'not checked (1 image(s); the test needs 2)' in capsys.readouterr().out
