@@ -110,9 +110,24 @@ def embed_files(model, files: List[str]) -> Tuple[np.ndarray, float, float]:
 
 # --- semantic shifts that keep the pixel statistics --------------------------------------------
 
+def _convert_keeping_encoding(source: str, target: str, per_class: int, change) -> str:
+  """``target/<class>/`` holding the first images of ``source/<class>/``, each passed through
+  ``change`` and saved as a JPEG with the original's quantization tables and chroma subsampling,
+  so that its file size stays that of a photo of the same camera."""
+  from PIL import JpegImagePlugin  # pylint: disable=g-import-not-at-top
+  for class_name in CLASSES:
+    os.makedirs(os.path.join(target, class_name))
+    for name in sorted(os.listdir(os.path.join(source, class_name)))[:per_class]:
+      with Image.open(os.path.join(source, class_name, name)) as image:
+        changed = change(image.convert('RGB'))
+        changed.save(os.path.join(target, class_name, name), 'JPEG', qtables=image.quantization,
+                     subsampling=JpegImagePlugin.get_sampling(image))
+  return target
+
+
 def upside_down(source: str, target: str, per_class: int) -> str:
   """Every photo turned by 180 degrees: a camera mounted the other way round."""
-  return drift_benchmark._convert(source, target, per_class, lambda im: im.rotate(180))  # pylint: disable=protected-access
+  return _convert_keeping_encoding(source, target, per_class, lambda im: im.rotate(180))
 
 
 def close_up(source: str, target: str, per_class: int) -> str:
@@ -123,7 +138,7 @@ def close_up(source: str, target: str, per_class: int) -> str:
     box = (int(w * 0.2), int(h * 0.2), int(w * 0.8), int(h * 0.8))
     return image.crop(box).resize((w, h), Image.BICUBIC)
 
-  return drift_benchmark._convert(source, target, per_class, crop)  # pylint: disable=protected-access
+  return _convert_keeping_encoding(source, target, per_class, crop)
 
 
 def swapped_quarters(source: str, target: str, per_class: int) -> str:
@@ -137,7 +152,7 @@ def swapped_quarters(source: str, target: str, per_class: int) -> str:
                 (tx * w // 2, ty * h // 2))
     return out
 
-  return drift_benchmark._convert(source, target, per_class, swap)  # pylint: disable=protected-access
+  return _convert_keeping_encoding(source, target, per_class, swap)
 
 
 SHIFTS = {'upside_down': upside_down, 'close_up': close_up, 'swapped_quarters': swapped_quarters}
