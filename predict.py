@@ -3,8 +3,10 @@
     python predict.py photo.jpg more_photos/               # the latest model pushed by `make run`
     python predict.py photos/ --model runs/custom/serving_model --format csv > predictions.csv
 
-Prints one line per image: path, class, probability (``--format json``: one JSON object per line
-with every class's probability; ``--format csv``: a header and one row per image). Folders are read
+Prints one line per image: path, class, probability and, for a model that carries an embedding
+baseline, its out-of-distribution score and flag (``ood`` / ``ok``: the score above the threshold
+calibrated on held-out images at a 1 % false-positive rate) (``--format json``: one JSON object
+per line with every class's probability; ``--format csv``: a header and one row per image). Folders are read
 recursively (hidden files skipped) and classified in batches, with a progress bar on a terminal.
 Files that are not decodable images are reported on stderr (and as rows with an ``error`` in JSON
 and CSV) and skipped; the batch goes on. Symbolic links to files and folders are followed (a
@@ -20,10 +22,11 @@ import argparse
 import csv
 import json
 import sys
-from typing import Dict, Iterator, List, Optional, Sequence, TextIO
+from typing import Dict, Iterator, List, Optional, Sequence, TextIO, Tuple
 
 from pipeline import configs  # first: its package sets the Keras switch before TensorFlow loads
 from pipeline import flags
+from pipeline.served_models import NoModelError, resolve_model
 
 # Where `make run` (local_runner.py with its defaults) keeps the pipeline root.
 DEFAULT_PIPELINE_ROOT = os.path.join(flags.run_dir(flags.DEFAULT_DATASET), 'pipeline_root')
@@ -55,48 +58,39 @@ def list_images(paths: Sequence[str]) -> List[str]:
   return found
 
 
-def resolve_model(model: Optional[str], pipeline_root: str) -> str:
-  """A SavedModel folder: ``model`` itself, its newest numbered version, or the newest version of
-  the serving dir of the latest push."""
-  if model:
-    if os.path.exists(os.path.join(model, 'saved_model.pb')):
-      return model
-    from components import atomic_pusher
-    versions = atomic_pusher.model_versions(model)
-    if versions:
-      return os.path.join(model, str(versions[-1]))
-    raise PredictError(f'{model} is neither a SavedModel nor a serving dir with numbered versions')
-  metadata_path = configs.metadata_path_of(pipeline_root)
-  if os.path.exists(metadata_path):
-    from pipeline import mlmd_runs
-    pushed = mlmd_runs.latest_pushed_model(mlmd_runs.open_store(metadata_path))
-    if pushed:  # the version served from that serving dir: the highest (a rollback's, too)
-      return resolve_model(os.path.dirname(pushed), pipeline_root)
-  raise PredictError(f'no pushed model is recorded in {pipeline_root}; run the pipeline first '
-                     '(make run) or pass --model DIR')
-
-
 class Classifier:
-  """The pushed model's image-bytes signature, fed in batches."""
+  """The pushed model's image-bytes signature, fed in batches: its embedding signature (with the
+  out-of-distribution score) when the model has one, else ``serving_image_bytes``."""
 
   def __init__(self, model_dir: str):
     import tensorflow as tf
-    from components.modules import features
-    self._tf, self._features = tf, features
+    from components.modules import embedding, features
+    self._tf, self._features, self._embedding = tf, features, embedding
     model = tf.saved_model.load(model_dir)
-    if features.IMAGE_BYTES_SIGNATURE not in model.signatures:
+    self._model = model
+    if embedding.EMBEDDING_SIGNATURE in model.signatures:
+      self._serve = model.signatures[embedding.EMBEDDING_SIGNATURE]
+      self.ood_threshold = float(model.ood_threshold.numpy())
+    elif features.IMAGE_BYTES_SIGNATURE in model.signatures:
+      self._serve = model.signatures[features.IMAGE_BYTES_SIGNATURE]
+      self.ood_threshold = None  # a model saved before the embedding signature existed
+    else:
       raise PredictError(f'{model_dir} has no {features.IMAGE_BYTES_SIGNATURE!r} signature; '
                          'is it a model pushed by this pipeline?')
-    self._serve = model.signatures[features.IMAGE_BYTES_SIGNATURE]
     # Probability i is of class_names[i] (the Trainer saves the names with the model).
     self.class_names = [name.decode('utf-8') for name in model.class_names.numpy()]
 
   def classify(self, images: List[bytes]) -> List[Dict[str, object]]:
-    tf, features = self._tf, self._features
+    tf, features, embedding = self._tf, self._features, self._embedding
     out = self._serve(**{features.IMAGE_BYTES_INPUT: tf.constant(images)})
-    return [{'class': name.decode('utf-8'), 'probabilities': probabilities}
-            for name, probabilities in zip(out[features.CLASS_NAMES_OUTPUT].numpy(),
-                                           out[features.PROBABILITIES_OUTPUT].numpy().tolist())]
+    results = [{'class': name.decode('utf-8'), 'probabilities': probabilities}
+               for name, probabilities in zip(out[features.CLASS_NAMES_OUTPUT].numpy(),
+                                              out[features.PROBABILITIES_OUTPUT].numpy().tolist())]
+    if self.ood_threshold is not None:
+      for result, score, flag in zip(results, out[embedding.OOD_SCORE_OUTPUT].numpy().tolist(),
+                                     out[embedding.OOD_FLAG_OUTPUT].numpy().tolist()):
+        result.update(ood_score=score, out_of_distribution=flag)
+    return results
 
 
 def predict(classifier: Classifier, paths: List[str], batch_size: int,
@@ -124,9 +118,9 @@ def predict(classifier: Classifier, paths: List[str], batch_size: int,
 
 
 def write(results: Iterator[Dict[str, object]], class_names: Sequence[str], fmt: str,
-          out: TextIO) -> int:
-  """Writes the results as they come; returns how many files were skipped."""
-  skipped = 0
+          out: TextIO) -> Tuple[int, int]:
+  """Writes the results as they come; returns (files skipped, images out of distribution)."""
+  skipped = out_of_distribution = 0
   writer = None
   for result in results:
     error = result.get('error')
@@ -135,24 +129,32 @@ def write(results: Iterator[Dict[str, object]], class_names: Sequence[str], fmt:
       print(f"skipped {result['path']}: {error}", file=sys.stderr)
     probabilities = result.get('probabilities') or []
     best = max(probabilities) if probabilities else None
+    score, flag = result.get('ood_score'), result.get('out_of_distribution')
+    out_of_distribution += bool(flag)
     if fmt == 'text':
       if not error:
-        out.write(f"{result['path']}\t{result['class']}\t{best:.4f}\n")
+        ood = '' if score is None else f"\t{score:.4f}\t{'ood' if flag else 'ok'}"
+        out.write(f"{result['path']}\t{result['class']}\t{best:.4f}{ood}\n")
     elif fmt == 'json':
       row = {'path': result['path']}
       row.update({'error': error} if error else {
           'class': result['class'], 'probability': round(best, 6),
           'probabilities': dict(zip(class_names, (round(p, 6) for p in probabilities)))})
+      if score is not None:
+        row.update(ood_score=round(score, 6), out_of_distribution=flag)
       out.write(json.dumps(row, ensure_ascii=False) + '\n')
     else:
       if writer is None:
         writer = csv.writer(out)
-        writer.writerow(['path', 'class', 'probability', *class_names, 'error'])
+        writer.writerow(['path', 'class', 'probability', *class_names, 'ood_score',
+                         'out_of_distribution', 'error'])
       cells = [f'{p:.6f}' for p in probabilities] or [''] * len(class_names)
       writer.writerow([result['path'], result.get('class', ''),
-                       '' if error else f'{best:.6f}', *cells, error or ''])
+                       '' if error else f'{best:.6f}', *cells,
+                       '' if score is None else f'{score:.6f}',
+                       '' if flag is None else str(flag).lower(), error or ''])
     out.flush()
-  return skipped
+  return skipped, out_of_distribution
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -178,11 +180,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     model_dir = resolve_model(args.model, args.pipeline_root)
     print(f'model: {model_dir}; {len(paths)} file(s)', file=sys.stderr)
     classifier = Classifier(model_dir)
-  except PredictError as e:
+    if classifier.ood_threshold is None:
+      print('this model carries no embedding baseline (saved before it existed): no '
+            'out-of-distribution scores', file=sys.stderr)
+  except (PredictError, NoModelError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
-  skipped = write(predict(classifier, paths, args.batch_size, progress=sys.stderr.isatty()),
-                  classifier.class_names, args.format, sys.stdout)
+  skipped, out_of_distribution = write(
+      predict(classifier, paths, args.batch_size, progress=sys.stderr.isatty()),
+      classifier.class_names, args.format, sys.stdout)
+  if classifier.ood_threshold is not None:
+    print(f'{out_of_distribution} of {len(paths) - skipped} image(s) out of distribution: score '
+          f'above {classifier.ood_threshold:.4f}, which 1 % of held-out training-like images '
+          'exceed', file=sys.stderr)
   if skipped == len(paths):
     print(f'error: {", ".join(args.paths)} yields no images: none of its {len(paths)} file(s) is a '
           'decodable image', file=sys.stderr)

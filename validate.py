@@ -9,10 +9,16 @@ against the baseline's schema and compares them with the baseline's training sta
 pipeline's drift comparators and thresholds. The baseline is, as in the pipeline, the latest data
 that passed the pipeline's drift check, found in the pipeline root's MLMD.
 
+What the photos show is checked too, when a model is at hand (--model, or the latest model the
+pipeline pushed): a random sample of up to 1000 new images is embedded by the model's backbone and
+compared with the training images' embeddings that the model carries (embedding drift), and its
+predictions with those on its held-out images (prediction drift); components/embedding_check.py.
+
 Prints a per-feature report and writes to --output-dir: anomalies.pbtxt (TFDV), statistics.pb
-(NEW's TFDV statistics), report.txt, distributions.png (baseline vs new data, feature by feature)
-and report.html (the report, TFDV's anomalies table, the picture, and the Facets comparison). Exit status: 0 clean, 1 anomalies or drift, 2 usage
-errors.
+(NEW's TFDV statistics), report.txt, distributions.png (baseline vs new data, feature by feature),
+embedding_drift.png (embeddings in 2-D, confidence histograms) and report.html (the report, TFDV's
+anomalies table, the pictures, and the Facets comparison). Exit status: 0 clean, 1 anomalies or
+drift, 2 usage errors.
 """
 import os
 
@@ -45,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
   baseline.add_argument('--baseline-stats',
                         help='a TFDV statistics file (FeatureStats.pb of a StatisticsGen split)')
   baseline.add_argument('--schema', help='a TFDV schema file (schema.pbtxt), with --baseline-stats')
+  parser.add_argument('--model',
+                      help='the model whose embeddings and predictions are compared: a SavedModel '
+                           'or a serving dir (its newest version); default: the latest model '
+                           'pushed by the pipeline at --pipeline-root')
   parser.add_argument('--output-dir', default='validation_report',
                       help='where the report and anomalies go (default %(default)s)')
   parser.add_argument('--beam-arg', action='append', default=[], metavar='--FLAG=VALUE',
@@ -53,16 +63,19 @@ def build_parser() -> argparse.ArgumentParser:
   return parser
 
 
-def generate_statistics(data_root: str, stats_path: str, beam_args: List[str]):
+def generate_statistics(data_root: str, stats_path: str, beam_args: List[str],
+                        sample_path: Optional[str] = None):
   """TFDV statistics of every image under ``data_root``, written to ``stats_path``: the
-  ImageExampleGen's transform, then TFDV's GenerateStatistics, on Beam. Returns (statistics, files
-  seen, files skipped)."""
+  ImageExampleGen's transform, then TFDV's GenerateStatistics, on Beam; with ``sample_path``, a
+  random sample of the decodable images' bytes (up to embedding_check.MAX_NEW_IMAGES) in that
+  TFRecord file. Returns (statistics, files seen, files skipped)."""
   import apache_beam as beam  # pylint: disable=g-import-not-at-top
   from apache_beam.options.pipeline_options import PipelineOptions  # pylint: disable=g-import-not-at-top
   import tensorflow_data_validation as tfdv  # pylint: disable=g-import-not-at-top
   from tfx.components.example_gen import input_processor  # pylint: disable=g-import-not-at-top
   from tfx.proto import example_gen_pb2  # pylint: disable=g-import-not-at-top
   from tfx_bsl.public import tfxio  # pylint: disable=g-import-not-at-top
+  from components import embedding_check  # pylint: disable=g-import-not-at-top
   from components.image_example_gen import executor_config, images_to_examples, layout as layout_lib  # pylint: disable=g-import-not-at-top
   from components.modules import features  # pylint: disable=g-import-not-at-top
   from pipeline import beam_presets  # pylint: disable=g-import-not-at-top
@@ -85,8 +98,15 @@ def generate_statistics(data_root: str, stats_path: str, beam_args: List[str]):
   pipeline = beam.Pipeline(options=options)
   results = pipeline | 'ToExamples' >> images_to_examples.ImagesToExamples(
       data_root, pattern, config, split_names)
-  _ = ([results[split] for split in split_names]
-       | 'AllSplits' >> beam.Flatten()
+  examples = [results[split] for split in split_names] | 'AllSplits' >> beam.Flatten()
+  if sample_path:
+    _ = (examples
+         | 'ImageBytes' >> beam.Map(
+             lambda example: example.features.feature[features.IMAGE_KEY].bytes_list.value[0])
+         | 'Sample' >> beam.combiners.Sample.FixedSizeGlobally(embedding_check.MAX_NEW_IMAGES)
+         | 'Unlist' >> beam.FlatMap(lambda images: images)
+         | 'WriteSample' >> beam.io.WriteToTFRecord(sample_path, shard_name_template=''))
+  _ = (examples
        | 'Serialize' >> beam.Map(lambda example: example.SerializeToString())
        | 'ToRecordBatches' >> tfxio.TFExampleBeamRecord(physical_format='inmem').BeamSource()
        | 'Statistics' >> tfdv.GenerateStatistics(statistics_options())
@@ -142,6 +162,33 @@ def load_baseline(args: argparse.Namespace) -> Tuple[object, object, str]:
           f'the {train} split of the last run that passed the drift check ({statistics.uri})')
 
 
+def load_embedding_model(args: argparse.Namespace):
+  """(the model whose embeddings are compared, or None, and a line saying which or why none)."""
+  from components.modules.embedding import LoadedEmbeddingModel  # pylint: disable=g-import-not-at-top
+  from pipeline.served_models import NoModelError, resolve_model  # pylint: disable=g-import-not-at-top
+  if not args.model and not args.pipeline_root:
+    return None, 'embedding and prediction drift: not checked (pass --model to check them)'
+  try:
+    model_dir = resolve_model(args.model, args.pipeline_root)
+  except NoModelError as e:
+    if args.model:
+      raise UsageError(str(e)) from e
+    return None, f'embedding and prediction drift: not checked ({e})'
+  model = LoadedEmbeddingModel.load(model_dir)
+  if model is None:
+    return None, (f'embedding and prediction drift: not checked ({model_dir} carries no embedding '
+                  'baseline: it was saved before the pipeline stored one)')
+  return model, f'embedding baseline: the model {model_dir}'
+
+
+def check_embeddings(model, sample_path: str, thresholds):
+  """The embedding check of the sampled new images against ``model``'s baseline."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from components import embedding_check  # pylint: disable=g-import-not-at-top
+  images = [record.numpy() for record in tf.data.TFRecordDataset(sample_path)]
+  return embedding_check.check_images(model, images, thresholds)
+
+
 def validate(args: argparse.Namespace) -> Tuple[int, str]:
   """Runs the check; returns (exit status, report)."""
   import tensorflow_data_validation as tfdv  # pylint: disable=g-import-not-at-top
@@ -157,9 +204,12 @@ def validate(args: argparse.Namespace) -> Tuple[int, str]:
   except DataLayoutError as e:
     raise UsageError(str(e)) from e
   baseline_statistics, schema, source = load_baseline(args)
+  model, model_source = load_embedding_model(args)
   os.makedirs(args.output_dir, exist_ok=True)
+  sample_path = os.path.join(args.output_dir, 'embedding_sample.tfrecord')
   new_statistics, seen, skipped = generate_statistics(
-      data_root, os.path.join(args.output_dir, 'statistics.pb'), args.beam_arg)
+      data_root, os.path.join(args.output_dir, 'statistics.pb'), args.beam_arg,
+      sample_path if model is not None else None)
   if seen == skipped:  # no images is no evidence of drift
     raise UsageError(f'data root {data_root!r} yields no images: {seen} file(s) found, none a '
                      'decodable image')
@@ -167,14 +217,26 @@ def validate(args: argparse.Namespace) -> Tuple[int, str]:
       new_statistics, drift.with_drift_comparators(schema, thresholds),
       previous_statistics=baseline_statistics)
   rows = drift.findings(anomalies, drift.COMPARED_FEATURES)
+  embedding_lines, picture = [model_source], None
+  if model is not None:
+    from components import embedding_check  # pylint: disable=g-import-not-at-top
+    if seen - skipped < embedding_check.MIN_NEW_IMAGES:
+      embedding_lines.append(f'embedding and prediction drift: not checked ({seen - skipped} '
+                             f'image(s); the test needs {embedding_check.MIN_NEW_IMAGES})')
+    else:
+      check = check_embeddings(model, sample_path, thresholds)
+      rows = sorted(rows + check.findings, key=lambda f: not f.flagged)
+      embedding_lines.append(embedding_check.summary_line(check))
+      picture = embedding_check.picture_png(check, model)
+    os.remove(sample_path)
   flagged = [row for row in rows if row.flagged]
   report = '\n'.join([
       f'new data: {args.data_root} ({seen} files, {skipped} skipped as not decodable images)',
-      f'baseline: {source}', '', drift.format_report(rows), '',
+      f'baseline: {source}', *embedding_lines, '', drift.format_report(rows), '',
       f'{len(flagged)} finding(s): the new data differs from the baseline' if flagged else
       'no drift and no anomalies: the new data looks like the baseline'])
   validation_report.write_outputs(args.output_dir, new_statistics, baseline_statistics, anomalies,
-                                  report)
+                                  report, picture)
   return (EXIT_DRIFT if flagged else EXIT_CLEAN), report
 
 

@@ -183,6 +183,9 @@ def check_drift_settings(thresholds: DriftThresholds, on_drift: str) -> None:
   for name, value in dataclasses.asdict(thresholds).items():
     if not value > 0:
       raise ConfigError(f'{flag_of("drift_" + name)}: {value!r} is not a positive number')
+  for name in ('embedding_p_value', 'embedding_auc'):
+    if not getattr(thresholds, name) < 1:
+      raise ConfigError(f'{flag_of("drift_" + name)}: {getattr(thresholds, name)!r} is not below 1')
   if on_drift not in ON_DRIFT_CHOICES:
     raise ConfigError(f'--on-drift: {on_drift!r} is not one of {ON_DRIFT_CHOICES}')
 

@@ -61,7 +61,12 @@ def add_drift_arguments(parser: argparse.ArgumentParser) -> None:
       ('label_linf', 'largest accepted L-infinity distance of the label distribution'),
       ('categorical_linf', 'same for the image format and colour mode'),
       ('numeric_js', 'largest accepted Jensen-Shannon divergence of the numeric image features: '
-                     'size, file size, brightness...')):
+                     'size, file size, brightness...'),
+      ('embedding_p_value', 'embedding drift needs an MMD permutation p-value below this...'),
+      ('embedding_auc', '...and a domain classifier ROC AUC at least this, on the model\'s '
+                        'embeddings of new vs training images'),
+      ('confidence_js', 'largest accepted Jensen-Shannon divergence of the model\'s confidence '
+                        'histogram (new images vs its held-out eval images)')):
     group.add_argument(configs.flag_of('drift_' + name), type=float,
                        help=f'{text} (default {getattr(defaults, name)})')
   group.add_argument('--on-drift', choices=ON_DRIFT_CHOICES,
@@ -72,8 +77,8 @@ def add_drift_arguments(parser: argparse.ArgumentParser) -> None:
 
 def drift_settings(args: argparse.Namespace) -> Dict[str, object]:
   """PipelineConfig's drift fields from add_drift_arguments' flags, checked."""
-  given = {name: getattr(args, f'drift_{name}') for name in ('label_linf', 'categorical_linf',
-                                                             'numeric_js')}
+  given = {field.name: getattr(args, f'drift_{field.name}')
+           for field in dataclasses.fields(DriftThresholds)}
   thresholds = DriftThresholds(**{k: v for k, v in given.items() if v is not None})
   on_drift = args.on_drift or configs.default('on_drift')
   configs.check_drift_settings(thresholds, on_drift)

@@ -12,6 +12,7 @@ from components.drift_comparison import COMPARED_SPLIT_PAIRS, distribution_valid
 from components.drift_gate import (ACCEPTED_KEY, AcceptedStatistics, DriftGate,
                                    LatestOrNoStatisticsStrategy)
 from components.drift_thresholds import DriftThresholds
+from components.embedding_drift_gate import EmbeddingDriftGate
 from components.image_example_gen import ImageExampleGen, detect_layout
 from components.image_schema import ImageSchema
 from components.label_balance import LabelBalance
@@ -128,6 +129,20 @@ def create_pipeline(config: PipelineConfig,
       statistics_gen, config.drift_thresholds, config.on_drift,
       kubeflow=config.metadata_path is None)  # the cluster's MLMD: Kubeflow V2 / Vertex
 
+  model_resolver = tfx.dsl.Resolver(
+      strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+      model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+      model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+  ).with_id('latest_blessed_model_resolver')
+
+  # What the training photos show, against the latest blessed model's training photos.
+  embedding_gate = EmbeddingDriftGate(
+      examples=example_gen.outputs['examples'], model=model_resolver.outputs['model'],
+      on_drift=config.on_drift, embedding_p_value=config.drift_thresholds.embedding_p_value,
+      embedding_auc=config.drift_thresholds.embedding_auc,
+      label_linf=config.drift_thresholds.label_linf,
+      confidence_js=config.drift_thresholds.confidence_js)
+
   # Analyse only; the Transform graph runs inside the Trainer's input pipeline and the serving
   # signatures, so no float copy of every image is written to the pipeline root.
   code_version = {module_files.FINGERPRINT_KEY: module_files.fingerprint()}
@@ -149,15 +164,9 @@ def create_pipeline(config: PipelineConfig,
         train_args=tfx.proto.TrainArgs(splits=['train']),
         eval_args=tfx.proto.EvalArgs(splits=['eval']),
         custom_config={**config.trainer_custom_config(layout.class_names), **code_version})
-  # The data checks run before training: a failed LabelBalance or DriftGate stops the run before
-  # Transform. (ExampleValidator records anomalies; it does not stop the run.)
-  transform.add_upstream_nodes([label_balance, example_validator, drift_gate])
-
-  model_resolver = tfx.dsl.Resolver(
-      strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-      model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-      model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-  ).with_id('latest_blessed_model_resolver')
+  # The data checks run before training: a failed LabelBalance, DriftGate or EmbeddingDriftGate
+  # stops the run before Transform. (ExampleValidator records anomalies; it does not stop the run.)
+  transform.add_upstream_nodes([label_balance, example_validator, drift_gate, embedding_gate])
 
   evaluator = tfx.components.Evaluator(
       examples=example_gen.outputs['examples'],
@@ -185,8 +194,8 @@ def create_pipeline(config: PipelineConfig,
 
   components: List[tfx.types.BaseNode] = [
       example_gen, statistics_gen, schema_gen, image_schema, label_balance, example_validator,
-      baseline_resolver, distribution_validator, drift_gate, accepted_statistics, transform,
-      trainer, model_resolver, evaluator, tflite_check, pusher,
+      baseline_resolver, distribution_validator, drift_gate, accepted_statistics, model_resolver,
+      embedding_gate, transform, trainer, evaluator, tflite_check, pusher,
   ]
   if metadata_connection_config is None and config.metadata_path:
     metadata_connection_config = tfx.orchestration.metadata.sqlite_metadata_connection_config(

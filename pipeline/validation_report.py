@@ -1,8 +1,10 @@
 """What ``validate.py`` writes: anomalies.pbtxt, report.txt, distributions.png (baseline vs new
-data, feature by feature, from the TFDV statistics alone) and report.html."""
+data, feature by feature, from the TFDV statistics alone), embedding_drift.png (when a model was
+compared) and report.html."""
 import html
 import io
 import os
+from typing import Optional
 
 import matplotlib
 
@@ -13,6 +15,7 @@ import tensorflow_data_validation as tfdv
 from tensorflow_data_validation.utils import display_util
 
 from components.drift_comparison import COMPARED_FEATURES
+from components.embedding_check import PICTURE_FILE as EMBEDDING_PICTURE
 
 
 def _feature_stats(statistics, name: str):
@@ -64,18 +67,27 @@ def distributions_png(new_statistics, baseline_statistics, feature_names) -> byt
 
 
 def write_outputs(output_dir: str, new_statistics, baseline_statistics, anomalies,
-                  report: str) -> None:
-  """anomalies.pbtxt, report.txt, distributions.png and report.html in ``output_dir``."""
+                  report: str, embedding_png: Optional[bytes] = None) -> None:
+  """anomalies.pbtxt, report.txt, distributions.png, embedding_drift.png and report.html in
+  ``output_dir``."""
   tfdv.write_anomalies_text(anomalies, os.path.join(output_dir, 'anomalies.pbtxt'))
   with open(os.path.join(output_dir, 'distributions.png'), 'wb') as f:
     f.write(distributions_png(new_statistics, baseline_statistics, COMPARED_FEATURES))
   with open(os.path.join(output_dir, 'report.txt'), 'w') as f:
     f.write(report + '\n')
+  embedding_section = []
+  if embedding_png:
+    with open(os.path.join(output_dir, EMBEDDING_PICTURE), 'wb') as f:
+      f.write(embedding_png)
+    embedding_section = [
+        '<h2>What the photos show: embeddings and confidence</h2>',
+        f'<img src="{EMBEDDING_PICTURE}" alt="baseline vs new embeddings and confidence">']
   page = [
       '<html><head><meta charset="utf-8"><title>Image data validation</title></head><body>',
       '<h1>New data against the baseline</h1>', f'<pre>{html.escape(report)}</pre>',
       '<h2>TFDV anomalies</h2>', display_util.get_anomalies_dataframe(anomalies).to_html(),
       '<h2>Distributions</h2><img src="distributions.png" alt="baseline vs new data">',
+      *embedding_section,
       # Facets Overview: loads its scripts from the web when the page is opened.
       '<h2>Facets Overview (needs a network: loads its scripts from the web)</h2>',
       display_util.get_statistics_html(new_statistics, baseline_statistics,

@@ -11,6 +11,7 @@ from tfx.components.util import tfxio_utils
 from tfx.proto import example_gen_pb2
 
 import local_runner
+from components.modules import embedding
 from components.modules import features
 from components.modules import frozen_features
 from components.modules import model as model_lib
@@ -154,7 +155,13 @@ def test_per_epoch_path_behind_its_setting(tmp_path, transform_output, weights_0
   assert sorted(history) == ['accuracy', 'loss', 'val_accuracy', 'val_loss']
   assert len(history['loss']) == 1
   assert set(tf.saved_model.load(serving_dir).signatures) == {
-      'serving_default', features.IMAGE_BYTES_SIGNATURE}
+      'serving_default', features.IMAGE_BYTES_SIGNATURE, embedding.EMBEDDING_SIGNATURE}
+  # The Trainer stored the embedding baseline of the final model: every training image (fewer
+  # than the bound), and the eval images' probabilities.
+  carried = embedding.LoadedEmbeddingModel.load(serving_dir).baseline
+  assert carried.embeddings.shape == (len(_sample_files('train')), 1280)
+  assert carried.eval_probabilities.shape == (len(_sample_files('validation')[::2]), 2)
+  assert carried.ood_threshold > 0
 
 
 def test_per_epoch_augmentation_flag_reaches_the_trainer():

@@ -34,13 +34,16 @@ def test_components_and_data_checks_before_training(tmp_path):
   assert set(by_id) == {'ImageExampleGen', 'StatisticsGen', 'SchemaGen', 'ImageSchema',
                         'LabelBalance', 'ExampleValidator', 'baseline_statistics_resolver',
                         'DistributionValidator', 'DriftGate', 'AcceptedStatistics', 'Transform',
-                        'Trainer', 'latest_blessed_model_resolver', 'Evaluator', 'TFLiteCheck',
-                        'Pusher'}
+                        'Trainer', 'latest_blessed_model_resolver', 'EmbeddingDriftGate',
+                        'Evaluator', 'TFLiteCheck', 'Pusher'}
   # The curated schema (SchemaGen's plus the image properties' domains) is the one used.
   for consumer in ('ExampleValidator', 'Transform', 'Trainer'):
     assert 'ImageSchema' in {node.id for node in by_id[consumer].upstream_nodes}
-  assert {'LabelBalance', 'ExampleValidator', 'DriftGate'} <= {
+  assert {'LabelBalance', 'ExampleValidator', 'DriftGate', 'EmbeddingDriftGate'} <= {
       node.id for node in by_id['Transform'].upstream_nodes}
+  # The embedding gate compares with the latest blessed model, the Evaluator's baseline too.
+  assert 'latest_blessed_model_resolver' in {
+      node.id for node in by_id['EmbeddingDriftGate'].upstream_nodes}
   assert json.loads(by_id['Evaluator'].exec_properties['example_splits']) == ['test']
   trainer_config = json.loads(by_id['Trainer'].exec_properties['custom_config'])
   assert trainer_config['class_names'] == ['cats', 'dogs']  # label id i -> class_names[i]

@@ -51,14 +51,14 @@ from tests.trees import REPO_ROOT, SAMPLE_DATA
 
 NODES = {'ImageExampleGen', 'StatisticsGen', 'SchemaGen', 'ImageSchema', 'LabelBalance',
          'ExampleValidator', 'baseline_statistics_resolver', 'DistributionValidator', 'DriftGate',
-         'AcceptedStatistics', 'Transform', 'Trainer', 'latest_blessed_model_resolver', 'Evaluator',
-         'TFLiteCheck', 'Pusher'}
+         'AcceptedStatistics', 'Transform', 'Trainer', 'latest_blessed_model_resolver',
+         'EmbeddingDriftGate', 'Evaluator', 'TFLiteCheck', 'Pusher'}
 # Resolvers look up MLMD on every run; they are never 'CACHED'.
 RESOLVERS = {'latest_blessed_model_resolver', 'baseline_statistics_resolver'}
 # Finished before the kill, so cached in the re-run. (DistributionValidator and DriftGate run again
 # there: the killed run's accepted statistics are now their baseline.)
 BEFORE_TRAINER = {'ImageExampleGen', 'StatisticsGen', 'SchemaGen', 'ImageSchema', 'LabelBalance',
-                  'ExampleValidator', 'AcceptedStatistics', 'Transform'}
+                  'ExampleValidator', 'AcceptedStatistics', 'EmbeddingDriftGate', 'Transform'}
 
 
 def _runner_command(root, *flags):
@@ -269,10 +269,12 @@ def test_pipeline_recovers_gates_and_caches(tmp_path, capsys):
   assert atomic_pusher.model_versions(other_config.serving_dir) == []
 
   # Unchanged inputs: everything up to the Trainer comes from the cache. The Evaluator runs again
-  # because it now has a baseline (the model blessed by the first run), and so does the Pusher.
+  # because it now has a baseline (the model blessed by the first run), and so do the Pusher and
+  # EmbeddingDriftGate (which compares with that model's training embeddings).
   local_runner.run(config)
   second = run_summary.summarize(config.metadata_path)
-  assert _states(second) == _ran(*RESOLVERS, 'Evaluator', 'TFLiteCheck', 'Pusher')
+  assert _states(second) == _ran(*RESOLVERS, 'EmbeddingDriftGate', 'Evaluator', 'TFLiteCheck',
+                                  'Pusher')
   assert second.blessed  # the same model is not worse than itself
   versions = atomic_pusher.model_versions(config.serving_dir)
   assert versions == [version]  # and it is already served: nothing new is pushed

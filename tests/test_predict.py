@@ -62,8 +62,11 @@ def test_text_and_csv_formats(capsys, photo_tree, saved_model_dir):
 
   code, out, _ = _run(capsys, photo_tree, '--model', saved_model_dir, '--format', 'csv')
   rows = list(csv.DictReader(io.StringIO(out)))
-  assert list(rows[0]) == ['path', 'class', 'probability', 'cats', 'dogs', 'error']
+  assert list(rows[0]) == ['path', 'class', 'probability', 'cats', 'dogs', 'ood_score',
+                           'out_of_distribution', 'error']
   assert len(rows) == 5 and sum(bool(r['error']) for r in rows) == 2
+  # A model saved before the embedding signature: classified, no OOD score.
+  assert {r['ood_score'] for r in rows} == {''}
   assert all(abs(float(r['cats']) + float(r['dogs']) - 1) < 1e-4 for r in rows if not r['error'])
 
 
@@ -85,3 +88,41 @@ def test_nothing_to_do_exits_2_with_one_line(capsys, tmp_path, argv, message):
   code, out, err = _run(capsys, *[a.format(tmp=tmp_path) for a in argv])
   assert code == 2 and out == ''
   assert message in err and 'Traceback' not in err
+
+
+@pytest.fixture(scope='module')
+def colour_model_dir(transform_output, tmp_path_factory):
+  """Trained on red and green pictures (tests/embedding_checks.py): blue ones are out of
+  distribution."""
+  from tests import embedding_checks  # pylint: disable=g-import-not-at-top
+  from tests.conftest import TEST_IMAGE_SIZE  # pylint: disable=g-import-not-at-top
+  return embedding_checks.save_colour_model(transform_output, TEST_IMAGE_SIZE,
+                                            str(tmp_path_factory.mktemp('colour_model')))
+
+
+def test_out_of_distribution_flag_in_every_format(capsys, tmp_path, colour_model_dir):
+  from tests import embedding_checks  # pylint: disable=g-import-not-at-top
+  for name, colour, seed in (('red', embedding_checks.RED, 20), ('green', embedding_checks.GREEN,
+                                                                  21),
+                             ('blue', embedding_checks.BLUE, 22)):
+    for i, data in enumerate(embedding_checks.pictures(colour, 2, seed)):
+      (tmp_path / f'{name}_{i}.jpg').write_bytes(data)
+  expected = {'blue_0.jpg': True, 'blue_1.jpg': True, 'green_0.jpg': False,
+              'green_1.jpg': False, 'red_0.jpg': False, 'red_1.jpg': False}
+
+  code, out, err = _run(capsys, tmp_path, '--model', colour_model_dir)
+  assert code == 0
+  rows = [line.split('\t') for line in out.splitlines()]
+  assert {os.path.basename(r[0]): r[4] == 'ood' for r in rows} == expected
+  assert all(float(r[3]) > 0.5 for r in rows if r[4] == 'ood')
+  assert '2 of 6 image(s) out of distribution' in err
+
+  code, out, _ = _run(capsys, tmp_path, '--model', colour_model_dir, '--format', 'json')
+  rows = [json.loads(line) for line in out.splitlines()]
+  assert {os.path.basename(r['path']): r['out_of_distribution'] for r in rows} == expected
+  assert all(isinstance(r['ood_score'], float) for r in rows)
+
+  code, out, _ = _run(capsys, tmp_path, '--model', colour_model_dir, '--format', 'csv')
+  rows = list(csv.DictReader(io.StringIO(out)))
+  assert {os.path.basename(r['path']): r['out_of_distribution'] == 'true'
+          for r in rows} == expected

@@ -11,6 +11,7 @@ import tensorflow as tf
 from tfx.types import artifact_utils
 
 from components.drift_gate import REPORT_FILE, DriftReport
+from components.embedding_drift_gate import EmbeddingDriftReport
 from components.image_example_gen.summary import SUMMARY_FILE
 from components.tflite_check import RESULT_FILE as TFLITE_RESULT_FILE
 from components.tflite_check import TFLiteEvaluation
@@ -18,6 +19,7 @@ from components.modules import features
 from pipeline import mlmd_runs
 from pipeline import tfma_results
 from pipeline.report import charts
+from pipeline.report import embedding_section
 from pipeline.report import inference
 from pipeline.report.page import Page, table
 from pipeline import run_summary
@@ -77,7 +79,9 @@ def data_checks(page: Page, run: mlmd_runs.Run) -> None:
   page.section('Data checks',
                table(['check', 'split', 'feature', 'anomaly', 'details'], anomaly_rows)
                if anomaly_rows else '<p class="ok">No anomalies.</p>',
-               drift_table(run.output('DriftGate', DriftReport.TYPE_NAME)))
+               drift_table(run.output('DriftGate', DriftReport.TYPE_NAME)),
+               embedding_section.embedding_drift(
+                   page, run.output('EmbeddingDriftGate', EmbeddingDriftReport.TYPE_NAME)))
 
 
 def training(page: Page, run: mlmd_runs.Run, train: List[tf.train.Example]) -> None:

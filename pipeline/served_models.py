@@ -1,0 +1,31 @@
+"""Which SavedModel a command line means: a model folder, a serving dir's newest version, or the
+latest model the pipeline pushed (predict.py, validate.py)."""
+import os
+from typing import Optional
+
+from pipeline import configs
+
+
+class NoModelError(Exception):
+  """No model can be found where the user pointed; the message says what to pass."""
+
+
+def resolve_model(model: Optional[str], pipeline_root: str) -> str:
+  """A SavedModel folder: ``model`` itself, its newest numbered version, or the newest version of
+  the serving dir of the latest push."""
+  if model:
+    if os.path.exists(os.path.join(model, 'saved_model.pb')):
+      return model
+    from components import atomic_pusher
+    versions = atomic_pusher.model_versions(model)
+    if versions:
+      return os.path.join(model, str(versions[-1]))
+    raise NoModelError(f'{model} is neither a SavedModel nor a serving dir with numbered versions')
+  metadata_path = configs.metadata_path_of(pipeline_root)
+  if os.path.exists(metadata_path):
+    from pipeline import mlmd_runs
+    pushed = mlmd_runs.latest_pushed_model(mlmd_runs.open_store(metadata_path))
+    if pushed:  # the version served from that serving dir: the highest (a rollback's, too)
+      return resolve_model(os.path.dirname(pushed), pipeline_root)
+  raise NoModelError(f'no pushed model is recorded in {pipeline_root}; run the pipeline first '
+                     '(make run) or pass --model DIR')
