@@ -12,6 +12,7 @@ from tfx.proto import example_gen_pb2
 
 import local_runner
 from components.modules import embedding
+from components.modules import embedding
 from components.modules import features
 from components.modules import frozen_features
 from components.modules import model as model_lib
@@ -70,6 +71,15 @@ def test_head_trained_on_features_gives_the_image_models_logits(weights_035):
   assert not np.allclose(model.get_layer('logits').get_weights()[0], untrained)
   np.testing.assert_allclose(head(train[0][:, 0], training=False).numpy(),
                              model(images, training=False).numpy(), atol=LOGITS_ATOL)
+
+  # The features of view 0 are the trained model's embeddings: the Trainer's embedding baseline
+  # reuses them instead of embedding the images again.
+  reused = embedding.baseline_from_embeddings(model, train[0][:, 0], train[0][:, 0], max_images=4)
+  embeddings, logits = embedding.embedding_and_logits_model(model)(images, training=False)
+  np.testing.assert_allclose(reused.embeddings, embeddings.numpy()[np.sort(
+      np.random.default_rng(0).permutation(len(files))[:4])], rtol=1e-4, atol=1e-4)
+  np.testing.assert_allclose(reused.eval_probabilities, tf.nn.softmax(logits).numpy(),
+                             atol=LOGITS_ATOL)
 
 
 def _write_examples(path, files):

@@ -4,6 +4,10 @@ import os
 
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
+from tensorflow_transform.tf_metadata import schema_utils
+from tfx import v1 as tfx
+from tfx.components.util import tfxio_utils
+from tfx.proto import example_gen_pb2
 
 from components.modules import features
 from components.modules import model_variants
@@ -39,4 +43,12 @@ def test_warmup_images_are_the_first_examples_of_the_split(tmp_path):
   with tf.io.TFRecordWriter(path, options='GZIP') as writer:
     for serialized in warmup.image_examples(images):
       writer.write(serialized)
-  assert warmup.first_images([str(tmp_path / '*')], count=4) == images[:4]
+  schema = schema_utils.schema_from_feature_spec(
+      {features.IMAGE_KEY: tf.io.FixedLenFeature([1], tf.string)})
+  accessor = tfx.components.DataAccessor(
+      tf_dataset_factory=lambda pattern, options, schema: tfxio_utils.make_tfxio(
+          file_pattern=pattern, telemetry_descriptors=['test'],
+          payload_format=example_gen_pb2.FORMAT_TF_EXAMPLE, schema=schema
+      ).TensorFlowDataset(options),
+      record_batch_factory=None, data_view_decode_fn=None)
+  assert warmup.first_images(accessor, [str(tmp_path / '*')], schema, count=4) == images[:4]

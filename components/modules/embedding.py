@@ -83,6 +83,24 @@ def fit_baseline(model: tf.keras.Model, shuffled_train_images: tf.data.Dataset,
   embedding_and_logits = embedding_and_logits_model(model)
   train_embeddings, _ = _embed(embedding_and_logits, shuffled_train_images, max_images)
   eval_embeddings, eval_probabilities = _embed(embedding_and_logits, eval_images)
+  return _baseline(train_embeddings, eval_embeddings, eval_probabilities)
+
+
+def baseline_from_embeddings(model: tf.keras.Model, train_embeddings: np.ndarray,
+                             eval_embeddings: np.ndarray,
+                             max_images: int = MAX_BASELINE_IMAGES) -> EmbeddingBaseline:
+  """``fit_baseline`` from embeddings already computed with the final model's base (a frozen
+  base's pooled features: frozen_features), without another pass over the images; the training
+  sample is <= ``max_images`` rows drawn at random."""
+  sample = np.random.default_rng(0).permutation(len(train_embeddings))[:max_images]
+  logits = model.get_layer(LOGITS_LAYER)(tf.constant(eval_embeddings, tf.float32))
+  return _baseline(train_embeddings[np.sort(sample)].astype(np.float32),
+                   eval_embeddings.astype(np.float32), tf.nn.softmax(logits).numpy())
+
+
+def _baseline(train_embeddings: np.ndarray, eval_embeddings: np.ndarray,
+              eval_probabilities: np.ndarray) -> EmbeddingBaseline:
+  """The OOD threshold from the eval embeddings' scores against the training sample."""
   eval_scores = knn_distance(eval_embeddings, train_embeddings).numpy()
   threshold = float(np.quantile(eval_scores, 1 - OOD_FALSE_POSITIVE_RATE))
   print(f'Embedding baseline: {len(train_embeddings)} training images; OOD threshold '

@@ -97,8 +97,11 @@ def fit_head(head: tf.keras.Model, train: Features, eval_: Features, epochs: int
 def train_head_on_features(model: tf.keras.Model, train_images: tf.data.Dataset,
                            eval_images: tf.data.Dataset, rotation_factor: float, augment: bool,
                            epochs: int, batch_size: int, learning_rate: float,
-                           callbacks: List[tf.keras.callbacks.Callback]) -> Dict[str, List[float]]:
-  """Trains the head of ``model`` (frozen base) in place on features computed once; the history.
+                           callbacks: List[tf.keras.callbacks.Callback]
+                           ) -> Tuple[Dict[str, List[float]], Features, Features]:
+  """Trains the head of ``model`` (frozen base) in place on features computed once; returns the
+  history and the features of the training views and of the eval images (view 0 is the image as
+  it is: the base's embedding of it, which embedding.py reuses).
 
   ``train_images`` and ``eval_images`` are unshuffled, unaugmented (images, labels) batches.
   """
@@ -109,4 +112,4 @@ def train_head_on_features(model: tf.keras.Model, train_images: tf.data.Dataset,
   eval_ = extract_features(extractor, eval_images, [tf.identity])
   print(f'Pooled features of {len(train[1])} training images x {len(views)} views and '
         f'{len(eval_[1])} eval images: {time.time() - start:.0f}s', flush=True)
-  return fit_head(head, train, eval_, epochs, batch_size, learning_rate, callbacks)
+  return fit_head(head, train, eval_, epochs, batch_size, learning_rate, callbacks), train, eval_

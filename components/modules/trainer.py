@@ -95,16 +95,20 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
                            training=False, cache=cache)
     return train_ds, eval_ds
 
+  baseline = None  # embedding.py's, when the features of a frozen base already give it
   if model_lib.has_frozen_base(model) and not config[PER_EPOCH_AUGMENTATION]:
     # Each image is read once here: nothing to cache, and unshuffled, unaugmented batches.
     train_images, eval_images = (
         make_dataset(files, fn_args.data_accessor, tft_output, batch_size, training=False,
                      cache=False)
         for files in (fn_args.train_files, fn_args.eval_files))
-    per_epoch = frozen_features.train_head_on_features(
+    per_epoch, train_features, eval_features = frozen_features.train_head_on_features(
         model, train_images, eval_images, rotation_factor=config['rotation_factor'],
         augment=variant.augment, epochs=config['epochs'], batch_size=batch_size,
         learning_rate=config['learning_rate'], callbacks=callbacks)
+    if fine_tune_epochs == 0:  # the base is final: its features are the embeddings
+      baseline = embedding.baseline_from_embeddings(model, train_features[0][:, 0],
+                                                    eval_features[0][:, 0])
   else:
     train_ds, eval_ds = image_datasets()
     per_epoch = model.fit(train_ds, validation_data=eval_ds, epochs=config['epochs'],
@@ -122,13 +126,13 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     for name, values in fine_tune.history.items():
       per_epoch.setdefault(name, []).extend(float(v) for v in values)
 
-  # The embedding drift baseline and OOD threshold, of the final model (embedding.py).
-  baseline = embedding.fit_baseline(
-      model,
-      make_dataset(fn_args.train_files, fn_args.data_accessor, tft_output, batch_size,
-                   training=True, cache=False, augment=False),
-      make_dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, batch_size,
-                   training=False, cache=False))
+  if baseline is None:  # the embedding drift baseline and OOD threshold of the final model
+    baseline = embedding.fit_baseline(
+        model,
+        make_dataset(fn_args.train_files, fn_args.data_accessor, tft_output, batch_size,
+                     training=True, cache=False, augment=False),
+        make_dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, batch_size,
+                     training=False, cache=False))
   # save_traces=False: the signatures are what is served and evaluated; Keras' traces of every
   # layer's call (for reloading custom layers without their code) tripled the export time and
   # the load time of every consumer. Keras still reloads the model from its layers' configs.
@@ -137,7 +141,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
                          **embedding.make_embedding_signature(model, baseline)})
   # Pushed with the SavedModel: the on-device model and TF Serving's warm-up requests.
   tflite_export.export(model, fn_args.serving_model_dir, config['image_size'], class_names)
-  warmup.write(fn_args.serving_model_dir, warmup.first_images(fn_args.eval_files))
+  warmup.write(fn_args.serving_model_dir, warmup.first_images(
+      fn_args.data_accessor, fn_args.eval_files, tft_output.raw_metadata.schema))
   with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, 'history.json'), 'w') as f:
     json.dump({'class_names': class_names, 'model': variant.name, 'history': per_epoch}, f,
               indent=1)

@@ -16,6 +16,7 @@ from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import prediction_log_pb2
 from tfx.utils import io_utils
 from tfx.utils import path_utils
+from tfx_bsl.public import tfxio
 
 from components.modules import features
 
@@ -46,14 +47,15 @@ def requests(images: Sequence[bytes]) -> List[prediction_log_pb2.PredictionLog]:
   return logs
 
 
-def first_images(file_patterns: Sequence[str], count: int = WARMUP_IMAGES) -> List[bytes]:
-  """The image bytes of the first ``count`` examples of the ExampleGen's (gzipped) files."""
-  files = sorted(path for pattern in file_patterns for path in tf.io.gfile.glob(pattern))
-  images = []
-  for record in tf.data.TFRecordDataset(files, compression_type='GZIP').take(count):
-    example = tf.train.Example.FromString(record.numpy())
-    images.append(example.features.feature[features.IMAGE_KEY].bytes_list.value[0])
-  return images
+def first_images(data_accessor, file_patterns: Sequence[str], schema,
+                 count: int = WARMUP_IMAGES) -> List[bytes]:
+  """The image bytes of the first ``count`` examples of ``file_patterns``, read through TFX's
+  data accessor as the Trainer reads its splits (whatever their compression)."""
+  dataset = data_accessor.tf_dataset_factory(
+      file_patterns, tfxio.TensorFlowDatasetOptions(batch_size=count, num_epochs=1, shuffle=False),
+      schema=schema)
+  batch = next(iter(dataset))
+  return [bytes(image) for image in tf.reshape(batch[features.IMAGE_KEY], [-1]).numpy()]
 
 
 def write(model_dir: str, images: Sequence[bytes]) -> str:
