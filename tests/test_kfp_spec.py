@@ -48,7 +48,7 @@ def _load_with_kfp(path):
 def test_kfp_sdk_loads_the_spec(spec_path):
   done = _load_with_kfp(spec_path)
   assert done.returncode == 0, done.stderr
-  assert 'loaded cats-dogs-tfx: 17 tasks, 17 executors' in done.stdout
+  assert 'loaded cats-dogs-tfx: 18 tasks, 18 executors' in done.stdout
 
 
 @pytest.mark.parametrize('corrupt, message', [
