@@ -18,9 +18,11 @@ hand-weighted test model to a constant answer. On this machine's x86 CPU float16
 float32 (the benchmark). The pipeline measures the TFLite model on the test split anyway
 (components/tflite_check.py) and refuses to push one that loses more than the allowed drop.
 """
+import contextlib
 import json
 import os
-from typing import Sequence
+import sys
+from typing import Iterator, Sequence
 
 import tensorflow as tf
 
@@ -30,6 +32,23 @@ CONTRACT_FILE = 'input_contract.json'
 INPUT_NAME = 'images'
 OUTPUT_NAME = 'probabilities'
 QUANTIZATION = 'float16'
+
+
+@contextlib.contextmanager
+def native_logs_silenced() -> Iterator[None]:
+  """TFLite's converter and interpreter log from C++ straight to file descriptor 2 ("All log
+  messages before absl::InitializeLog()", "Ignored output_format", "Created TensorFlow Lite
+  XNNPACK delegate"), past Python's logging and TF_CPP_MIN_LOG_LEVEL: a run's output would carry
+  them. Their failures still raise Python exceptions, with the message."""
+  sys.stderr.flush()
+  saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+  os.dup2(devnull, 2)
+  try:
+    yield
+  finally:
+    os.dup2(saved, 2)
+    os.close(saved)
+    os.close(devnull)
 
 
 def tflite_path(model_dir: str) -> str:
@@ -58,7 +77,8 @@ def convert(model: tf.keras.Model, image_size: int, quantization: str = QUANTIZA
     converter.optimizations = [tf.lite.Optimize.DEFAULT]  # alone: dynamic range
   if quantization == 'float16':
     converter.target_spec.supported_types = [tf.float16]
-  return converter.convert()
+  with native_logs_silenced():
+    return converter.convert()
 
 
 def input_contract(image_size: int, class_names: Sequence[str]) -> dict:
@@ -93,7 +113,9 @@ class TFLiteClassifier:
   """The TFLite model in Python's interpreter: preprocessed images in, probabilities out."""
 
   def __init__(self, model_content: bytes, num_threads: int = 1):
-    self._interpreter = tf.lite.Interpreter(model_content=model_content, num_threads=num_threads)
+    with native_logs_silenced():
+      self._interpreter = tf.lite.Interpreter(model_content=model_content,
+                                              num_threads=num_threads)
     self._input = self._interpreter.get_input_details()[0]['index']
     self._output = self._interpreter.get_output_details()[0]['index']
     self._batch = None
@@ -102,7 +124,8 @@ class TFLiteClassifier:
     """float32 [N, size, size, 3] in [-1, 1] -> [N, C]."""
     if self._batch != len(images):
       self._interpreter.resize_tensor_input(self._input, list(images.shape))
-      self._interpreter.allocate_tensors()
+      with native_logs_silenced():
+        self._interpreter.allocate_tensors()
       self._batch = len(images)
     self._interpreter.set_tensor(self._input, images)
     self._interpreter.invoke()
