@@ -24,7 +24,6 @@ import json
 import logging
 import sys
 import time
-import warnings
 from typing import List, Optional
 
 from pipeline import configs  # first: its package sets the Keras switch before TensorFlow loads
@@ -77,7 +76,6 @@ def main(argv: Optional[List[str]] = None) -> int:
   args = parser.parse_args(argv)
   if args.command != 'list' and not args.version:
     parser.error(f'{args.command} needs a VERSION')
-  warnings.filterwarnings('ignore', category=FutureWarning)  # TFX's Google Cloud clients
   logging.getLogger('tensorflow').setLevel(logging.ERROR)  # TFMA's deprecation notes
   from pipeline import registry
   try:

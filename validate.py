@@ -22,7 +22,7 @@ drift, 2 usage errors.
 """
 import os
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 import argparse
@@ -242,6 +242,8 @@ def validate(args: argparse.Namespace) -> Tuple[int, str]:
 
 def main(argv: Optional[List[str]] = None) -> int:
   args = build_parser().parse_args(argv)
+  from pipeline import run_logging  # pylint: disable=g-import-not-at-top
+  run_logging.configure_logging(verbose=False)  # Beam's and TensorFlow's logs are not the report
   try:
     status, report = validate(args)
   except (UsageError, configs.ConfigError) as e:

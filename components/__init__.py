@@ -9,8 +9,13 @@ here because Kubeflow V2 containers load custom artifact classes by their TYPE_N
 ``<module>.<Class>``.
 """
 import os
+import warnings
 
 os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+# TFX imports Google Cloud clients, which warn on import about their own future (Python 3.10 gets
+# no more updates, TFX 1.16 needs it; older google-cloud-storage): a dozen lines before every
+# command's output, nothing for a user to act on.
+warnings.filterwarnings('ignore', category=FutureWarning, module=r'google\.')
 
 
 def __getattr__(name):

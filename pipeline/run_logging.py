@@ -1,6 +1,6 @@
 """What a run prints: without --verbose, only which component runs and the ExampleGen's progress.
 
-Shared by local_runner.py and kubeflow_runner.py.
+Shared by local_runner.py, kubeflow_runner.py and validate.py.
 """
 import logging
 import os
@@ -33,10 +33,6 @@ def configure_logging(verbose: bool) -> None:
   # Also reaches the Beam worker processes, which inherit the environment.
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
   os.environ.setdefault('PYTHONWARNINGS', 'ignore')
-  os.environ.setdefault('PIP_QUIET', '1')  # TFX pip-installs the module-file wheel per component
-  os.environ.setdefault('DIST_EXTRA_CONFIG',  # ... after building it with setuptools
-                        os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                     'quiet_setuptools.cfg'))
   warnings.filterwarnings('ignore')
   handler = logging.StreamHandler(sys.stdout)
   handler.addFilter(_ProgressFilter())
