@@ -150,10 +150,13 @@ def build_model(num_classes: int,
 
 
 def compile_model(model: tf.keras.Model, learning_rate: float) -> None:
+  """Adam on the logits; the optimizer's slots are made here, before ``fit``: made inside the
+  first step instead, they make tf.function trace the whole training step twice."""
   model.compile(
       optimizer=tf.keras.optimizers.Adam(learning_rate=learning_rate),
       loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
       metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name='accuracy')])
+  model.optimizer.build(model.trainable_variables)
 
 
 def base_of(model: tf.keras.Model) -> Optional[tf.keras.Model]:
