@@ -48,6 +48,18 @@ def embedding_and_logits_model(model: tf.keras.Model) -> tf.keras.Model:
   return tf.keras.Model(model.input, [logits.input, model.output], name='embedding_and_logits')
 
 
+def embedding_and_logits_function(model: tf.keras.Model) -> tf.types.experimental.GenericFunction:
+  """``embedding_and_logits_model`` as one tf.function of a fixed input: every serving signature
+  calls it, so the model's graph is traced and saved once instead of once per signature."""
+  embedding_and_logits = embedding_and_logits_model(model)
+
+  @tf.function(input_signature=[tf.TensorSpec(model.input.shape, tf.float32, name='images')])
+  def of_images(images):
+    return embedding_and_logits(images, training=False)
+
+  return of_images
+
+
 def knn_distance(embeddings: tf.Tensor, reference: tf.Tensor, k: int = NEIGHBOURS) -> tf.Tensor:
   """Cosine distance [N] of each embedding to its k-th nearest row of ``reference`` [R, D]."""
   queries = tf.math.l2_normalize(tf.cast(embeddings, tf.float32), axis=-1)
@@ -112,8 +124,7 @@ def _baseline(train_embeddings: np.ndarray, eval_embeddings: np.ndarray,
 def make_embedding_signature(model: tf.keras.Model, baseline: EmbeddingBaseline
                              ) -> Dict[str, tf.types.experimental.ConcreteFunction]:
   """``serving_image_embedding``; call after ``signatures.make_serving_signatures`` (it attaches
-  the Transform layer and the class names that this signature reuses)."""
-  model.embedding_and_logits = embedding_and_logits_model(model)
+  the Transform layer, the class names and the model's function that this signature reuses)."""
   model.embedding_baseline = tf.Variable(baseline.embeddings, trainable=False,
                                          name='embedding_baseline')
   model.baseline_probabilities = tf.Variable(baseline.eval_probabilities, trainable=False,
@@ -124,8 +135,7 @@ def make_embedding_signature(model: tf.keras.Model, baseline: EmbeddingBaseline
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=features.IMAGE_BYTES_INPUT)])
   def serve_embedding(image_bytes):
     transformed = model.tft_layer({features.IMAGE_KEY: tf.reshape(image_bytes, [-1, 1])})
-    embedding, logits = model.embedding_and_logits(transformed[features.TRANSFORMED_IMAGE_KEY],
-                                                   training=False)
+    embedding, logits = model.embedding_and_logits(transformed[features.TRANSFORMED_IMAGE_KEY])
     class_ids = tf.argmax(logits, axis=-1)
     score = knn_distance(embedding, model.embedding_baseline)
     return {

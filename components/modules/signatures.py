@@ -10,6 +10,7 @@ from typing import Dict, Sequence
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from components.modules import embedding
 from components.modules import features
 
 
@@ -19,11 +20,12 @@ def make_serving_signatures(model: tf.keras.Model,
   # Attached to the model so the Transform graph and its assets are saved with it.
   model.tft_layer = tft_output.transform_features_layer()
   model.class_names = tf.Variable(list(class_names), trainable=False, name='class_names')
+  model.embedding_and_logits = embedding.embedding_and_logits_function(model)
   image_feature_spec = {features.IMAGE_KEY: tft_output.raw_feature_spec()[features.IMAGE_KEY]}
 
   def predict(raw_features: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
     transformed = model.tft_layer(raw_features)
-    logits = model(transformed[features.TRANSFORMED_IMAGE_KEY], training=False)
+    _, logits = model.embedding_and_logits(transformed[features.TRANSFORMED_IMAGE_KEY])
     class_ids = tf.argmax(logits, axis=-1)
     return {
         features.PROBABILITIES_OUTPUT: tf.nn.softmax(logits),
