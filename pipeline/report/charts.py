@@ -84,7 +84,8 @@ def augmentation_preview(image: bytes, image_size: int, rotation_factor: float) 
   """One training image and five random flips/rotations, by the Trainer's own augmentation."""
   decoded = preprocessing.preprocess_images(tf.constant([image]), image_size)[0]
   augment = model_lib.augmentation(rotation_factor)
-  views = [(decoded, 'original')] + [
-      (augment(decoded[tf.newaxis], training=True)[0], f'random {i + 1}') for i in range(5)]
+  # One batch of five copies: each image of a batch gets its own random flip and rotation.
+  augmented = augment(tf.repeat(decoded[tf.newaxis], 5, axis=0), training=True)
+  views = [(decoded, 'original')] + [(view, f'random {i + 1}') for i, view in enumerate(augmented)]
   return image_grid([('', [(((view.numpy() + 1) * 127.5).clip(0, 255).astype('uint8'), caption)
                            for view, caption in views])])

@@ -52,10 +52,11 @@ def data(page: Page, examples: metadata_store_pb2.Artifact,
   counts = image_summary['counts']
   skipped = [[s['path'], s['reason']] for s in image_summary['skipped']]
   train = inference.read_examples(examples, 'train', limit=400)
-  rows = [(name, [(inference.thumbnail(inference.feature_value(e, features.IMAGE_KEY)), '')
-                  for e in train if inference.feature_value(e, features.LABEL_KEY) == label
-                  ][:GRID_COLUMNS])
-          for label, name in enumerate(class_names)]
+  rows = []
+  for label, name in enumerate(class_names):  # thumbnails of the images shown only
+    of_class = [e for e in train if inference.feature_value(e, features.LABEL_KEY) == label]
+    rows.append((name, [(inference.thumbnail(inference.feature_value(e, features.IMAGE_KEY)), '')
+                        for e in of_class[:GRID_COLUMNS]]))
   page.section(
       'Data',
       f"<p>{image_summary['images_used']} of {image_summary['files_seen']} files used, "
