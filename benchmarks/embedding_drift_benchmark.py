@@ -211,7 +211,7 @@ def ood_rate(loaded, files: List[str]) -> Dict[str, float]:
 def save_model(model, baseline, work: str) -> str:
   from components.modules import embedding, signatures  # pylint: disable=g-import-not-at-top
   model_dir = os.path.join(work, 'model')
-  model.save(model_dir, save_format='tf', signatures={
+  signatures.save_served(model, model_dir, {
       **signatures.make_serving_signatures(model, transform_output(work), CLASSES),
       **embedding.make_embedding_signature(model, baseline)})
   return model_dir

@@ -82,6 +82,6 @@ def saved_model_dir(transform_output, tmp_path_factory):
   kernel = np.random.RandomState(0).normal(0, 1, logits.kernel.shape)
   logits.set_weights([kernel, np.zeros(len(class_names))])
   export_dir = str(tmp_path_factory.mktemp('model'))
-  model.save(export_dir, save_format='tf',
-             signatures=signatures.make_serving_signatures(model, transform_output, class_names))
+  signatures.save_served(model, export_dir,
+                         signatures.make_serving_signatures(model, transform_output, class_names))
   return export_dir

@@ -62,7 +62,7 @@ def save_colour_model(transform_output, image_size: int, export_dir: str,
   held_out = held_out_pictures()
   baseline = embedding.fit_baseline(model, dataset(transform_output, train),
                                     dataset(transform_output, held_out))
-  model.save(export_dir, save_format='tf', signatures={
+  signatures.save_served(model, export_dir, {
       **signatures.make_serving_signatures(model, transform_output, CLASS_NAMES),
       **embedding.make_embedding_signature(model, baseline)})
   return export_dir

@@ -40,7 +40,7 @@ def brightness_classifier(model_name: str, image_size: int) -> tf.keras.Model:
 
 
 def save_with_signatures(model: tf.keras.Model, transform_output, export_dir: str) -> str:
-  model.save(export_dir, save_format='tf', signatures=signatures.make_serving_signatures(
+  signatures.save_served(model, export_dir, signatures.make_serving_signatures(
       model, transform_output, CLASS_NAMES))
   return export_dir
 

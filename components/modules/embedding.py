@@ -31,6 +31,8 @@ MAX_BASELINE_IMAGES = 2000
 OOD_FALSE_POSITIVE_RATE = 0.01
 NEIGHBOURS = 10
 LOGITS_LAYER = 'logits'
+# What make_embedding_signature attaches to the model, saved with it and read by LoadedEmbeddingModel.
+SAVED_ATTRIBUTES = ('embedding_baseline', 'baseline_probabilities', 'ood_threshold')
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,6 +4,7 @@
 * ``serving_image_bytes``: a 1-D string tensor ``image_bytes`` of encoded JPEG/PNG files.
 
 Both return ``probabilities`` float32 [N, C], ``class_ids`` int64 [N] and ``class_names`` string [N].
+``save_served`` writes them (and ``embedding``'s) as a plain SavedModel.
 """
 from typing import Dict, Sequence
 
@@ -45,3 +46,20 @@ def make_serving_signatures(model: tf.keras.Model,
       'serving_default': serve_tf_examples.get_concrete_function(),
       features.IMAGE_BYTES_SIGNATURE: serve_image_bytes.get_concrete_function(),
   }
+
+
+def save_served(model: tf.keras.Model, export_dir: str,
+                served_signatures: Dict[str, tf.types.experimental.ConcreteFunction]) -> None:
+  """Saves the signatures and what they read: the model's variables and the objects the signature
+  makers attached to it (Transform layer, class names, embedding baseline).
+
+  A plain SavedModel, not Keras' format: Keras' per-layer metadata doubled the export (~5 s against
+  ~2.4 s for the sample's MobileNetV2) and added ~0.5 s to every load (Evaluator, TFLiteCheck,
+  run report, predict.py, validate.py), and nothing loads the served model back into Keras.
+  """
+  served = tf.Module()
+  served.model_variables = model.variables
+  for name in ('tft_layer', 'class_names') + embedding.SAVED_ATTRIBUTES:
+    if hasattr(model, name):
+      setattr(served, name, getattr(model, name))
+  tf.saved_model.save(served, export_dir, signatures=served_signatures)

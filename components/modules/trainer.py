@@ -133,12 +133,9 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
                      training=True, cache=False, augment=False),
         make_dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, batch_size,
                      training=False, cache=False))
-  # save_traces=False: the signatures are what is served and evaluated; Keras' traces of every
-  # layer's call (for reloading custom layers without their code) tripled the export time and
-  # the load time of every consumer. Keras still reloads the model from its layers' configs.
-  model.save(fn_args.serving_model_dir, save_format='tf', save_traces=False,
-             signatures={**signatures.make_serving_signatures(model, tft_output, class_names),
-                         **embedding.make_embedding_signature(model, baseline)})
+  signatures.save_served(model, fn_args.serving_model_dir, {
+      **signatures.make_serving_signatures(model, tft_output, class_names),
+      **embedding.make_embedding_signature(model, baseline)})
   # Pushed with the SavedModel: the on-device model and TF Serving's warm-up requests.
   tflite_export.export(model, fn_args.serving_model_dir, config['image_size'], class_names)
   warmup.write(fn_args.serving_model_dir, warmup.first_images(
