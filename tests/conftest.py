@@ -12,6 +12,12 @@ REAL_DATA = os.path.join(SHARED, 'datasets', 'cats_and_dogs_filtered')
 WEIGHTS_035 = os.path.join(SHARED, 'weights', 'mobilenet_v2_0.35_no_top_imagenet.h5')
 
 
+def pytest_collection_modifyitems(items):
+  """The end-to-end runs first: under pytest-xdist (make test) one worker starts on the longest
+  test at once while the others take the unit tests, instead of it starting last."""
+  items.sort(key=lambda item: item.get_closest_marker('e2e') is None)
+
+
 @pytest.fixture(scope='module')
 def real_images():
   """Paths of a few real cat and dog JPEGs from ../shared (skips when it is absent)."""

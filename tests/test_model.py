@@ -44,7 +44,7 @@ def test_training_step_is_traced_once():
   # Optimizer slots made inside the first step make tf.function trace the step twice (~4 s for
   # the sample's MobileNetV2); compile_model makes them first.
   model = model_lib.build_model(num_classes=2, image_size=32, alpha=0.35, weights='none',
-                                dropout=0.0, learning_rate=1e-3, model=model_variants.MOBILENET_V2)
+                                dropout=0.0, learning_rate=1e-3, model=model_variants.SMALL_CNN)
   images, labels = tf.zeros([8, 32, 32, 3]), tf.constant([0, 1] * 4)
   model.fit(images, labels, batch_size=4, epochs=2, verbose=0)
   assert model.train_function.experimental_get_tracing_count() == 1
