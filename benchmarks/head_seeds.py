@@ -6,11 +6,12 @@ once, exactly as the Trainer does (``frozen_features``: the ExampleGen's split, 
 Transform graph, the alpha-1.0 weights from ../shared/weights, the four training views), then trains
 the head ``--seeds`` times per setting, each from its own seed, and measures each head on the test
 split's features (the served model's logits, to the tolerance of
-tests/test_frozen_features.py). Settings: the recipe's (adam 1e-4, 20 epochs, four views) and,
-with ``--settings``, others as ``learning_rate:epochs:views`` (views ``all`` or ``one``).
+tests/test_frozen_features.py). Settings, as ``learning_rate:epochs:views:init`` (views ``all`` or
+``one``; the logits layer's initial kernel ``zeros``, the model's, or ``glorot``, Keras' default):
+by default the recipe's (adam 1e-4, 20 epochs, four views) with each initialisation.
 Writes benchmarks/results/head_seeds.{json,md}.
 
-    python -m benchmarks.head_seeds [--seeds 10] [--settings 1e-4:20:all,1e-4:40:one]
+    python -m benchmarks.head_seeds [--seeds 10] [--settings 1e-4:20:all:zeros,1e-4:40:one:zeros]
 """
 import argparse
 import json
@@ -21,7 +22,8 @@ from typing import Dict, List, Tuple
 from benchmarks import frozen_features_benchmark as trainer_benchmark
 from benchmarks.pipeline_benchmark import RESULTS, WEIGHTS
 
-RECIPE = '1e-4:20:all'
+RECIPE = '1e-4:20:all:zeros'
+DEFAULT_SETTINGS = f'{RECIPE},1e-4:20:all:glorot'
 BATCH_SIZE = 32
 
 
@@ -64,7 +66,7 @@ def test_accuracies(features, setting: str, seeds: int) -> List[float]:
   import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from components.modules import frozen_features  # pylint: disable=g-import-not-at-top
-  learning_rate, epochs, views = setting.split(':')
+  learning_rate, epochs, views, init = setting.split(':')
   train_features, train_labels = features['train']
   if views == 'one':
     train_features = train_features[:, :1]
@@ -73,6 +75,10 @@ def test_accuracies(features, setting: str, seeds: int) -> List[float]:
   for seed in range(seeds):
     tf.keras.utils.set_random_seed(seed)
     _, head = frozen_features.split_transfer_model(build_model(float(learning_rate)))
+    if init == 'glorot':
+      logits = head.get_layer('logits')
+      logits.set_weights([tf.keras.initializers.GlorotUniform(seed)(logits.kernel.shape),
+                          np.zeros(logits.bias.shape)])
     frozen_features.fit_head(head, (train_features, train_labels), features['eval'], int(epochs),
                              BATCH_SIZE, float(learning_rate), callbacks=[])
     predicted = np.argmax(head.predict(test_features[:, 0], verbose=0), axis=1)
@@ -85,10 +91,10 @@ def write_results(results: Dict[str, List[float]], test_images: int) -> None:
   with open(os.path.join(RESULTS, 'head_seeds.json'), 'w') as f:
     json.dump({'weights': os.path.basename(WEIGHTS), 'test_images': test_images,
                'test_accuracy_per_seed': results}, f, indent=1)
-  rows = ['| learning rate : epochs : views | seeds | mean | min | max | runs >= 0.98 |',
+  rows = ['| learning rate : epochs : views : initial logits kernel | seeds | mean | min | max | runs >= 0.98 |',
           '|---|---|---|---|---|---|']
   for setting, accuracies in results.items():
-    rows.append(f'| {setting}{" (the recipe)" if setting == RECIPE else ""} | {len(accuracies)} | '
+    rows.append(f'| {setting}{" (the Trainer uses)" if setting == RECIPE else ""} | {len(accuracies)} | '
                 f'{sum(accuracies) / len(accuracies):.4f} | {min(accuracies):.4f} | '
                 f'{max(accuracies):.4f} | {sum(a >= 0.98 for a in accuracies)} |')
   with open(os.path.join(RESULTS, 'head_seeds.md'), 'w') as f:
@@ -102,8 +108,8 @@ def write_results(results: Dict[str, List[float]], test_images: int) -> None:
 def main(argv=None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--seeds', type=int, default=10)
-  parser.add_argument('--settings', default=RECIPE,
-                      help='comma-separated learning_rate:epochs:views (default %(default)s)')
+  parser.add_argument('--settings', default=DEFAULT_SETTINGS,
+                      help='comma-separated learning_rate:epochs:views:init (default %(default)s)')
   args = parser.parse_args(argv)
   if not (os.path.isdir(trainer_benchmark.DATA) and os.path.exists(WEIGHTS)):
     print(f'skipped: needs {trainer_benchmark.DATA} and {WEIGHTS}')
