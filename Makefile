@@ -15,11 +15,12 @@ setup-kfp:
 run:
 	$(PYTHON) local_runner.py $(ARGS)
 
-# One pytest-xdist worker per CPU (at most 4: each may hold ~2 GiB), a test file per worker at a
-# time (its module fixtures are built once). The orchestrators' runs need their own virtualenvs
-# and minutes each: make test-kfp, test-airflow.
+# One pytest-xdist worker per CPU (at most 4: each may hold ~2 GiB); worksteal gives each worker a
+# contiguous share of the tests, the end-to-end test first (tests/conftest.py), and an idle worker
+# takes over the queue of a busy one. The orchestrators' runs need their own virtualenvs and
+# minutes each: make test-kfp, test-airflow.
 test:
-	$(PYTHON) -m pytest -n auto --maxprocesses 4 --dist loadfile --ignore=tests/test_kfp_spec.py $(ARGS)
+	$(PYTHON) -m pytest -n auto --maxprocesses 4 --dist worksteal --ignore=tests/test_kfp_spec.py $(ARGS)
 
 test-airflow:
 	.venv-airflow/bin/python -m pytest tests/test_airflow_dag.py tests/test_airflow_e2e.py $(ARGS)

@@ -13,8 +13,8 @@ WEIGHTS_035 = os.path.join(SHARED, 'weights', 'mobilenet_v2_0.35_no_top_imagenet
 
 
 def pytest_collection_modifyitems(items):
-  """The end-to-end runs first: under pytest-xdist (make test) one worker starts on the longest
-  test at once while the others take the unit tests, instead of it starting last."""
+  """The end-to-end runs first: under pytest-xdist's worksteal (make test) the first worker starts
+  on the longest test at once while the others take the unit tests, instead of it starting last."""
   items.sort(key=lambda item: item.get_closest_marker('e2e') is None)
 
 
