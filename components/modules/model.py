@@ -84,7 +84,7 @@ def build_transfer_model(num_classes: int, image_size: int, alpha: float, weight
   x = tf.keras.layers.Dropout(dropout)(x)
   # Zeros, not Keras' random default: on a frozen base the head is a linear classifier of fixed
   # features (a convex problem, nothing to break symmetry for), and 20 epochs at the recipe's 1e-4
-  # do not converge, so a random start moved test accuracy by up to 2 points from run to run
+  # do not converge, so a random start moved test accuracy by over a point from run to run
   # (benchmarks/head_seeds.py measures both).
   logits = tf.keras.layers.Dense(num_classes, kernel_initializer='zeros', name='logits')(x)
   return tf.keras.Model(images, logits)
