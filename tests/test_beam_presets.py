@@ -1,7 +1,13 @@
 """Beam presets: the arguments of each runner, and errors that name the missing flag."""
 import argparse
 
+import apache_beam as beam
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
+from apache_beam.runners.direct.direct_runner import DirectRunner
 import pytest
+from tfx.components.statistics_gen import executor as statistics_gen_executor
+from tfx.dsl.components.base import base_beam_executor
+from tfx.utils import dependency_utils
 
 from pipeline import beam_presets
 
@@ -19,11 +25,26 @@ def test_direct_is_the_default_and_uses_all_cores():
   assert _from_flags('--direct-num-workers', '4')[-1] == '--direct_num_workers=4'
 
 
-@pytest.mark.parametrize('images, mode', [
-    (0, 'in_memory'), (beam_presets.IN_PROCESS_MAX_IMAGES - 1, 'in_memory'),
-    (beam_presets.IN_PROCESS_MAX_IMAGES, 'multi_processing'), (None, 'multi_processing')])
-def test_direct_runs_small_inputs_in_process(images, mode):
-  assert beam_presets.direct(0, images)[0] == f'--direct_running_mode={mode}'
+@pytest.mark.parametrize('images, in_process', [
+    (0, True), (beam_presets.IN_PROCESS_MAX_IMAGES - 1, True),
+    (beam_presets.IN_PROCESS_MAX_IMAGES, False), (None, False)])
+def test_direct_runs_small_inputs_in_process(images, in_process):
+  options = PipelineOptions(beam_presets.direct(0, images)).view_as(DirectOptions)
+  assert (options.direct_running_mode, options.direct_num_workers) == (
+      ('in_memory', 1) if in_process else ('multi_processing', 0))
+
+
+def test_in_process_beam_executors_do_not_package_tfx(monkeypatch):
+  """Given Beam arguments, TFX's Beam executors build an sdist of the TFX installation for remote
+  workers (seconds, ~50 MiB in the temp folder); the in-process DirectRunner never reads it."""
+  def build_ephemeral_package():
+    raise AssertionError('TFX was packaged for remote Beam workers')
+  monkeypatch.setattr(dependency_utils, 'build_ephemeral_package', build_ephemeral_package)
+  executor = statistics_gen_executor.Executor(base_beam_executor.BaseBeamExecutor.Context(
+      beam_pipeline_args=beam_presets.direct(0, 220)))
+  with executor._make_beam_pipeline() as pipeline:  # pylint: disable=protected-access
+    assert (pipeline | beam.Create([1, 2]) | beam.Map(lambda x: x * 2))
+  assert isinstance(pipeline.runner, DirectRunner)
 
 
 def test_explicit_workers_always_get_worker_processes():
@@ -36,7 +57,7 @@ def test_the_local_runner_counts_the_sample(tmp_path):
   config = flags.local_config(flags.local_parser().parse_args(
       ['--pipeline-root', str(tmp_path / 'root'), '--serving-dir', str(tmp_path / 'serving')]))
   assert flags.count_files(config.data_root) == 220
-  assert config.beam_pipeline_args == ['--direct_running_mode=in_memory', '--direct_num_workers=1']
+  assert config.beam_pipeline_args == []  # Beam's default: in process
   assert flags.count_files(str(tmp_path / 'missing')) is None
 
 

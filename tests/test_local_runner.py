@@ -47,8 +47,7 @@ def test_sample_preset_and_overrides(tmp_path):
   assert config.data_root == local_runner.SAMPLE_ROOT
   assert (config.weights, config.epochs) == ('none', 3)
   assert config.metadata_path == str(tmp_path / 'root' / 'metadata.sqlite')
-  assert config.beam_pipeline_args[-1] == '--foo=1'
-  assert '--direct_running_mode=in_memory' in config.beam_pipeline_args  # 220 images: in process
+  assert config.beam_pipeline_args == ['--foo=1']  # 220 images: in process, Beam's default
   assert config.split_ratios == {'train': 8, 'eval': 1, 'test': 1}  # the default
   assert config.cache_images
 
