@@ -121,12 +121,12 @@ def config_from_args(args: argparse.Namespace) -> configs.PipelineConfig:
 def compile_pipeline(config: configs.PipelineConfig, image: str, output: str) -> Dict[str, Any]:
   """Writes the Kubeflow V2 PipelineJob JSON to ``output`` and returns it."""
   # pylint: disable=g-import-not-at-top
-  from tfx import v1 as tfx
+  from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
   from pipeline.pipeline import create_pipeline
   pipeline = create_pipeline(config)
   output = os.path.abspath(output)
-  runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
-      config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=image),
+  runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(
+      config=kubeflow_v2_dag_runner.KubeflowV2DagRunnerConfig(default_image=image),
       output_dir=os.path.dirname(output),
       output_filename=os.path.basename(output))
   return runner.run(pipeline)

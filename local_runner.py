@@ -27,14 +27,14 @@ def config_from_args(args: argparse.Namespace) -> configs.PipelineConfig:
 
 
 def run(config: configs.PipelineConfig) -> None:
-  from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
+  from tfx.orchestration.local.local_dag_runner import LocalDagRunner  # pylint: disable=g-import-not-at-top
   from pipeline.pipeline import create_pipeline  # pylint: disable=g-import-not-at-top
   pipeline = create_pipeline(config)
   # TFX's Beam executors parse sys.argv as absl flags (a caller's '-v X' breaks them); everything
   # the pipeline needs is in config, so they get the program name only.
   argv, sys.argv = sys.argv, sys.argv[:1]
   try:
-    tfx.orchestration.LocalDagRunner().run(pipeline)
+    LocalDagRunner().run(pipeline)
   finally:
     sys.argv = argv
 

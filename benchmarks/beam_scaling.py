@@ -17,7 +17,10 @@ import time
 
 from pipeline import configs  # first: its package sets the Keras switch before TensorFlow loads
 # pylint: disable=g-bad-import-order
-from tfx import v1 as tfx
+from tfx.components import StatisticsGen
+from tfx.orchestration import metadata
+from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+from tfx.orchestration.pipeline import Pipeline
 
 from benchmarks.pipeline_benchmark import DATA, RESULTS
 from components.image_example_gen import ImageExampleGen
@@ -40,17 +43,17 @@ def run_once(workers: int, data_root: str, root: str) -> dict:
   example_gen = ImageExampleGen(
       input_base=data_root, **{name: configs.default(name) for name in (
           'test_fraction', 'split_ratios', 'max_skipped_fraction')})
-  statistics_gen = tfx.components.StatisticsGen(
+  statistics_gen = StatisticsGen(
       examples=example_gen.outputs['examples'], stats_options=statistics_options())
   metadata_path = configs.metadata_path_of(root)
-  pipeline = tfx.dsl.Pipeline(
+  pipeline = Pipeline(
       pipeline_name='beam_scaling', pipeline_root=root,
       components=[example_gen, statistics_gen],
-      metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+      metadata_connection_config=metadata.sqlite_metadata_connection_config(
           metadata_path),
       beam_pipeline_args=beam_presets.direct(workers))
   start = time.time()
-  tfx.orchestration.LocalDagRunner().run(pipeline)
+  LocalDagRunner().run(pipeline)
   wall = time.time() - start
   executions = run_summary.summarize(metadata_path).executions
   return {'wall_seconds': wall,

@@ -101,7 +101,7 @@ def run_trainer(workdir: str, path: str, epochs: int) -> None:
   """Child process: run_fn on the written splits; prints one JSON line of results."""
   import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
+  from tfx.components.trainer.fn_args_utils import DataAccessor, FnArgs  # pylint: disable=g-import-not-at-top
   from tfx.components.util import tfxio_utils  # pylint: disable=g-import-not-at-top
   from tfx.proto import example_gen_pb2  # pylint: disable=g-import-not-at-top
   from components.modules import features, trainer  # pylint: disable=g-import-not-at-top
@@ -118,14 +118,14 @@ def run_trainer(workdir: str, path: str, epochs: int) -> None:
       'cats_and_dogs_filtered', data_root=DATA, pipeline_root=workdir,
       serving_dir=os.path.join(workdir, 'serving'), weights=WEIGHTS, epochs=epochs,
       **PATHS[path]).trainer_custom_config(CLASS_NAMES)
-  fn_args = tfx.components.FnArgs(
+  fn_args = FnArgs(
       train_files=[os.path.join(workdir, 'train.tfrecord')],
       eval_files=[os.path.join(workdir, 'eval.tfrecord')],
       transform_output=os.path.join(workdir, 'transform'),
       serving_model_dir=os.path.join(out, 'serving'), model_run_dir=os.path.join(out, 'run'),
-      data_accessor=tfx.components.DataAccessor(tf_dataset_factory=tf_dataset_factory,
-                                                record_batch_factory=None,
-                                                data_view_decode_fn=None),
+      data_accessor=DataAccessor(tf_dataset_factory=tf_dataset_factory,
+                                 record_batch_factory=None,
+                                 data_view_decode_fn=None),
       custom_config=config)
   start = time.time()
   trainer.run_fn(fn_args)

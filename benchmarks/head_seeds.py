@@ -31,7 +31,7 @@ def split_features(workdir: str) -> Dict[str, Tuple['np.ndarray', 'np.ndarray']]
   """{'train': ([N, 4, D], [N]), 'eval': ([M, 1, D], [M]), 'test': ...}: one pass of the base."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   import tensorflow_transform as tft  # pylint: disable=g-import-not-at-top
-  from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
+  from tfx.components.trainer.fn_args_utils import DataAccessor  # pylint: disable=g-import-not-at-top
   from tfx.components.util import tfxio_utils  # pylint: disable=g-import-not-at-top
   from tfx.proto import example_gen_pb2  # pylint: disable=g-import-not-at-top
   from components.modules import frozen_features, trainer  # pylint: disable=g-import-not-at-top
@@ -41,8 +41,8 @@ def split_features(workdir: str) -> Dict[str, Tuple['np.ndarray', 'np.ndarray']]
                                   payload_format=example_gen_pb2.FORMAT_TF_EXAMPLE,
                                   schema=schema).TensorFlowDataset(options)
 
-  accessor = tfx.components.DataAccessor(tf_dataset_factory=tf_dataset_factory,
-                                         record_batch_factory=None, data_view_decode_fn=None)
+  accessor = DataAccessor(tf_dataset_factory=tf_dataset_factory,
+                          record_batch_factory=None, data_view_decode_fn=None)
   tft_output = tft.TFTransformOutput(os.path.join(workdir, 'transform'))
   extractor, _ = frozen_features.split_transfer_model(build_model(1e-4))
   features = {}

@@ -75,7 +75,7 @@ def make_scaled_tree(scale: int, out: str) -> str:
 def run_stages(data_root: str, workdir: str) -> None:
   """Runs the pipeline's components up to Transform (called in a child process)."""
   from pipeline import flags  # pylint: disable=g-import-not-at-top
-  from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
+  from tfx.orchestration.local.local_dag_runner import LocalDagRunner  # pylint: disable=g-import-not-at-top
   from pipeline.pipeline import create_pipeline  # pylint: disable=g-import-not-at-top
   args = flags.local_parser().parse_args([
       '--dataset', 'cats_and_dogs_filtered', '--data-root', data_root,
@@ -89,7 +89,7 @@ def run_stages(data_root: str, workdir: str) -> None:
       if downstream not in stages:
         component.remove_downstream_node(downstream)
   pipeline.components = stages
-  tfx.orchestration.LocalDagRunner().run(pipeline)
+  LocalDagRunner().run(pipeline)
 
 
 def measure(data_root: str, images: int) -> Dict[str, object]:

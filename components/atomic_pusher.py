@@ -19,7 +19,7 @@ from typing import Any, Dict, List
 
 from absl import logging
 from tfx import types
-from tfx import v1 as tfx
+from tfx.components import Pusher
 from tfx.components.pusher import executor as pusher_executor
 from tfx.dsl.components.base import executor_spec
 from tfx.dsl.io import fileio
@@ -127,7 +127,7 @@ class Executor(pusher_executor.Executor):
         fileio.rmtree(staging)
 
 
-class AtomicPusher(tfx.components.Pusher):
+class AtomicPusher(Pusher):
   """TFX's Pusher component, same inputs and outputs, with the atomic executor."""
 
   EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)

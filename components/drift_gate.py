@@ -16,9 +16,13 @@ from absl import logging
 import tensorflow as tf
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx import types
-from tfx import v1 as tfx
 from tfx.components.distribution_validator import executor as distribution_validator_executor
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
+from tfx.dsl.input_resolution.strategies.latest_artifact_strategy import LatestArtifactStrategy
 from tfx.types import artifact_utils
+from tfx.types import standard_artifacts
+from tfx.types.artifact import Artifact
 from tfx.utils import io_utils
 
 from components.drift_comparison import findings, format_report
@@ -33,10 +37,10 @@ class DataDriftError(ValueError):
 
 # --- the baseline --------------------------------------------------------------------------------
 
-@tfx.dsl.components.component
+@component
 def AcceptedStatistics(  # pylint: disable=invalid-name
-    statistics: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.ExampleStatistics],
-    accepted: tfx.dsl.components.OutputArtifact[tfx.types.standard_artifacts.ExampleStatistics],
+    statistics: InputArtifact[standard_artifacts.ExampleStatistics],
+    accepted: OutputArtifact[standard_artifacts.ExampleStatistics],
 ) -> None:
   """Republishes statistics that passed the drift check: the baseline of the next runs.
 
@@ -54,7 +58,7 @@ def AcceptedStatistics(  # pylint: disable=invalid-name
       tf.io.gfile.copy(os.path.join(source, name), os.path.join(target, name), overwrite=True)
 
 
-class LatestOrNoStatisticsStrategy(tfx.dsl.experimental.LatestArtifactStrategy):
+class LatestOrNoStatisticsStrategy(LatestArtifactStrategy):
   """TFX's LatestArtifactStrategy, except that a cold start (nothing to resolve yet) resolves to
   nothing instead of failing the resolver node, as LatestBlessedModelStrategy does."""
 
@@ -64,7 +68,7 @@ class LatestOrNoStatisticsStrategy(tfx.dsl.experimental.LatestArtifactStrategy):
 
 # --- the gate ------------------------------------------------------------------------------------
 
-class DriftReport(tfx.dsl.Artifact):
+class DriftReport(Artifact):
   """The drift findings of a run (``drift_report.json``)."""
   # Kubeflow V2 imports the class by '<module>.<Class>'; the ``components`` package re-exports it.
   TYPE_NAME = 'components.DriftReport'
@@ -77,11 +81,11 @@ def load_split_pair_anomalies(anomalies: types.Artifact,
   return anomalies_pb2.Anomalies.FromString(io_utils.read_bytes_file(path))
 
 
-@tfx.dsl.components.component
+@component
 def DriftGate(  # pylint: disable=invalid-name
-    anomalies: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.ExampleAnomalies],
-    report: tfx.dsl.components.OutputArtifact[DriftReport],
-    on_drift: tfx.dsl.components.Parameter[str],
+    anomalies: InputArtifact[standard_artifacts.ExampleAnomalies],
+    report: OutputArtifact[DriftReport],
+    on_drift: Parameter[str],
 ) -> None:
   """Reads the DistributionValidator's verdict, logs the report, and fails the run on drift when
   ``on_drift`` is 'fail' ('warn' only logs; PipelineConfig checks the value). A cold start, with

@@ -18,8 +18,11 @@ from typing import List
 from absl import logging
 import tensorflow as tf
 from tfx import types
-from tfx import v1 as tfx
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils
+from tfx.types import standard_artifacts
+from tfx.types.artifact import Artifact
 from tfx.utils import path_utils
 
 from components import embedding_check
@@ -36,7 +39,7 @@ class EmbeddingDriftError(ValueError):
   """The new training images' embeddings differ from the blessed model's training images'."""
 
 
-class EmbeddingDriftReport(tfx.dsl.Artifact):
+class EmbeddingDriftReport(Artifact):
   """The embedding and prediction drift findings of a run, and their picture."""
   # Kubeflow V2 imports the class by '<module>.<Class>'; the ``components`` package re-exports it.
   TYPE_NAME = 'components.EmbeddingDriftReport'
@@ -58,16 +61,16 @@ def _write_report(report: types.Artifact, content: dict) -> None:
     json.dump(content, f, indent=1)
 
 
-@tfx.dsl.components.component
+@component
 def EmbeddingDriftGate(  # pylint: disable=invalid-name
-    examples: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Examples],
-    report: tfx.dsl.components.OutputArtifact[EmbeddingDriftReport],
-    on_drift: tfx.dsl.components.Parameter[str],
-    embedding_p_value: tfx.dsl.components.Parameter[float],
-    embedding_auc: tfx.dsl.components.Parameter[float],
-    label_linf: tfx.dsl.components.Parameter[float],
-    confidence_js: tfx.dsl.components.Parameter[float],
-    model: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Model] = None,
+    examples: InputArtifact[standard_artifacts.Examples],
+    report: OutputArtifact[EmbeddingDriftReport],
+    on_drift: Parameter[str],
+    embedding_p_value: Parameter[float],
+    embedding_auc: Parameter[float],
+    label_linf: Parameter[float],
+    confidence_js: Parameter[float],
+    model: InputArtifact[standard_artifacts.Model] = None,
 ) -> None:
   """Embeds this run's training images with the latest blessed ``model`` and fails the run on
   embedding drift when ``on_drift`` is 'fail' ('warn' only logs)."""

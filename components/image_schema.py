@@ -10,7 +10,9 @@ the same schema.
 import os
 
 from tensorflow_metadata.proto.v0 import schema_pb2
-from tfx import v1 as tfx
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact
+from tfx.dsl.component.experimental.decorators import component
+from tfx.types import standard_artifacts
 from tfx.utils import io_utils
 
 from components.modules import features
@@ -46,10 +48,10 @@ def add_image_domains(schema: schema_pb2.Schema) -> schema_pb2.Schema:
   return result
 
 
-@tfx.dsl.components.component
+@component
 def ImageSchema(  # pylint: disable=invalid-name
-    schema: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Schema],
-    curated_schema: tfx.dsl.components.OutputArtifact[tfx.types.standard_artifacts.Schema],
+    schema: InputArtifact[standard_artifacts.Schema],
+    curated_schema: OutputArtifact[standard_artifacts.Schema],
 ) -> None:
   """SchemaGen's schema with the image properties' domains (see the module docstring)."""
   inferred = io_utils.parse_pbtxt_file(os.path.join(schema.uri, SCHEMA_FILE), schema_pb2.Schema())

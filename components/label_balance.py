@@ -8,10 +8,13 @@ import os
 from typing import Dict
 
 from absl import logging
-from tfx import v1 as tfx
 from tfx.components.statistics_gen import stats_artifact_utils
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
+from tfx.types import standard_artifacts
+from tfx.types.artifact import Artifact
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from components.modules import features
@@ -19,7 +22,7 @@ from components.modules import features
 COUNTS_FILE = 'label_counts.json'
 
 
-class LabelBalanceReport(tfx.dsl.Artifact):
+class LabelBalanceReport(Artifact):
   """Class counts per split (``label_counts.json``) and the worst max/min ratio."""
   # Kubeflow V2 needs '<module>.<Class>' and imports the class by it in the containers; the
   # ``components`` package re-exports it.
@@ -43,12 +46,12 @@ def imbalance_ratio(counts: Dict[str, int]) -> float:
   return max(counts.values()) / max(min(counts.values()), 1)
 
 
-@tfx.dsl.components.component
+@component
 def LabelBalance(  # pylint: disable=invalid-name
-    statistics: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.ExampleStatistics],
-    report: tfx.dsl.components.OutputArtifact[LabelBalanceReport],
-    max_class_ratio: tfx.dsl.components.Parameter[float],
-    gated_splits: tfx.dsl.components.Parameter[str] = 'train',
+    statistics: InputArtifact[standard_artifacts.ExampleStatistics],
+    report: OutputArtifact[LabelBalanceReport],
+    max_class_ratio: Parameter[float],
+    gated_splits: Parameter[str] = 'train',
 ) -> None:
   """Writes the class counts of every split; fails when a gated split's max/min ratio is too high.
 

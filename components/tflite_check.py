@@ -19,8 +19,11 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
-from tfx import v1 as tfx
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils
+from tfx.types import standard_artifacts
+from tfx.types.artifact import Artifact
 from tfx.utils import path_utils
 
 from components.modules import features
@@ -30,7 +33,7 @@ RESULT_FILE = 'tflite_evaluation.json'
 _BATCH = 32
 
 
-class TFLiteEvaluation(tfx.dsl.Artifact):
+class TFLiteEvaluation(Artifact):
   """The TFLite model's and the SavedModel's test metrics and sizes (``tflite_evaluation.json``)."""
   # Kubeflow V2 imports the class by '<module>.<Class>'; the ``components`` package re-exports it.
   TYPE_NAME = 'components.TFLiteEvaluation'
@@ -100,15 +103,15 @@ def check(result: Dict[str, object], max_accuracy_drop: float, blessed: bool) ->
         'nothing is pushed.')
 
 
-@tfx.dsl.components.component
+@component
 def TFLiteCheck(  # pylint: disable=invalid-name
-    model: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Model],
-    examples: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Examples],
-    transform_graph: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.TransformGraph],
-    blessing: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.ModelBlessing],
-    evaluation: tfx.dsl.components.OutputArtifact[TFLiteEvaluation],
-    max_accuracy_drop: tfx.dsl.components.Parameter[float],
-    split: tfx.dsl.components.Parameter[str] = 'test',
+    model: InputArtifact[standard_artifacts.Model],
+    examples: InputArtifact[standard_artifacts.Examples],
+    transform_graph: InputArtifact[standard_artifacts.TransformGraph],
+    blessing: InputArtifact[standard_artifacts.ModelBlessing],
+    evaluation: OutputArtifact[TFLiteEvaluation],
+    max_accuracy_drop: Parameter[float],
+    split: Parameter[str] = 'test',
 ) -> None:
   """Measures the Trainer's TFLite model against its SavedModel on ``split``; fails the run when
   the Evaluator blessed the model and the TFLite copy is more than ``max_accuracy_drop`` worse."""

@@ -1,10 +1,25 @@
-"""``create_pipeline``: the cats-vs-dogs TFX pipeline, the same for every orchestrator."""
+"""``create_pipeline``: the cats-vs-dogs TFX pipeline, the same for every orchestrator.
+
+The project imports TFX's classes from their modules, which ``tfx.v1`` re-exports: ``tfx.v1``
+also imports TFX's Google Cloud extensions (google-cloud-aiplatform), ~4 s and ~140 MiB in every
+process that runs a component (tests/test_pipeline.py checks that a run leaves it out).
+"""
 from typing import List, Optional, Tuple
 
 import tensorflow_data_validation as tfdv
 import tensorflow_model_analysis as tfma
-from tfx import v1 as tfx
+from tfx.components import Evaluator, ExampleValidator, SchemaGen, StatisticsGen, Trainer, Transform
 from tfx.components.distribution_validator.component import DistributionValidator
+from tfx.dsl.components.base.base_node import BaseNode
+from tfx.dsl.components.common.resolver import Resolver
+from tfx.dsl.input_resolution.strategies.latest_artifact_strategy import LatestArtifactStrategy
+from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import LatestBlessedModelStrategy
+from tfx.orchestration import metadata
+from tfx.orchestration.pipeline import Pipeline
+from tfx.proto import pusher_pb2
+from tfx.proto import trainer_pb2
+from tfx.types import standard_artifacts
+from tfx.types.channel import Channel
 from ml_metadata.proto import metadata_store_pb2
 
 from components.atomic_pusher import AtomicPusher
@@ -38,9 +53,9 @@ def statistics_options() -> tfdv.StatsOptions:
 
 
 def drift_check(
-    statistics_gen: tfx.components.StatisticsGen, thresholds: DriftThresholds, on_drift: str,
+    statistics_gen: StatisticsGen, thresholds: DriftThresholds, on_drift: str,
     kubeflow: bool = False,
-) -> Tuple[tfx.dsl.Resolver, DistributionValidator, tfx.types.BaseNode, tfx.types.BaseNode]:
+) -> Tuple[Resolver, DistributionValidator, BaseNode, BaseNode]:
   """This run's training statistics against the latest that passed this check before: the
   baseline's resolver, TFX's DistributionValidator, the DriftGate that acts on its verdict, and
   AcceptedStatistics, which makes this run's statistics the next baseline once the gate passed.
@@ -48,12 +63,10 @@ def drift_check(
   Kubeflow V2 compiles TFX's own LatestArtifactStrategy only; elsewhere a subclass of it spares
   the resolver node a failure on the first run, when there is no baseline yet.
   """
-  baseline_resolver = tfx.dsl.Resolver(
-      strategy_class=(tfx.dsl.experimental.LatestArtifactStrategy if kubeflow
-                      else LatestOrNoStatisticsStrategy),
-      statistics=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ExampleStatistics,
-                                 producer_component_id='AcceptedStatistics',
-                                 output_key=ACCEPTED_KEY),
+  baseline_resolver = Resolver(
+      strategy_class=LatestArtifactStrategy if kubeflow else LatestOrNoStatisticsStrategy,
+      statistics=Channel(type=standard_artifacts.ExampleStatistics,
+                         producer_component_id='AcceptedStatistics', output_key=ACCEPTED_KEY),
   ).with_id('baseline_statistics_resolver')
   distribution_validator = DistributionValidator(
       statistics=statistics_gen.outputs['statistics'],
@@ -105,7 +118,7 @@ def make_eval_config(accuracy_threshold: float, num_classes: int, gate: str,
 
 def create_pipeline(config: PipelineConfig,
                     metadata_connection_config: Optional[
-                        metadata_store_pb2.ConnectionConfig] = None) -> tfx.dsl.Pipeline:
+                        metadata_store_pb2.ConnectionConfig] = None) -> Pipeline:
   """Image folders -> statistics, schema, checks -> Transform -> Trainer -> Evaluator -> Pusher."""
   layout = config.layout or detect_layout(config.data_root)
   example_gen = ImageExampleGen(
@@ -115,24 +128,24 @@ def create_pipeline(config: PipelineConfig,
       max_skipped_fraction=config.max_skipped_fraction,
       layout=layout)
 
-  statistics_gen = tfx.components.StatisticsGen(
+  statistics_gen = StatisticsGen(
       examples=example_gen.outputs['examples'], stats_options=statistics_options())
-  schema_gen = tfx.components.SchemaGen(
+  schema_gen = SchemaGen(
       statistics=statistics_gen.outputs['statistics'], infer_feature_shape=True)
   image_schema = ImageSchema(schema=schema_gen.outputs['schema'])
   schema = image_schema.outputs['curated_schema']
   label_balance = LabelBalance(
       statistics=statistics_gen.outputs['statistics'], max_class_ratio=config.max_class_ratio)
-  example_validator = tfx.components.ExampleValidator(
+  example_validator = ExampleValidator(
       statistics=statistics_gen.outputs['statistics'], schema=schema)
   baseline_resolver, distribution_validator, drift_gate, accepted_statistics = drift_check(
       statistics_gen, config.drift_thresholds, config.on_drift,
       kubeflow=config.metadata_path is None)  # the cluster's MLMD: Kubeflow V2 / Vertex
 
-  model_resolver = tfx.dsl.Resolver(
-      strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-      model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-      model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+  model_resolver = Resolver(
+      strategy_class=LatestBlessedModelStrategy,
+      model=Channel(type=standard_artifacts.Model),
+      model_blessing=Channel(type=standard_artifacts.ModelBlessing),
   ).with_id('latest_blessed_model_resolver')
 
   # What the training photos show, against the latest blessed model's training photos.
@@ -147,7 +160,7 @@ def create_pipeline(config: PipelineConfig,
   # signatures, so no float copy of every image is written to the pipeline root.
   code_version = {module_files.FINGERPRINT_KEY: module_files.fingerprint()}
   with module_files.used_where_installed():
-    transform = tfx.components.Transform(
+    transform = Transform(
         examples=example_gen.outputs['examples'],
         schema=schema,
         module_file=config.transform_module_file,
@@ -156,19 +169,19 @@ def create_pipeline(config: PipelineConfig,
         # describe every pixel of every decoded image: slow and of no use.
         disable_statistics=True,
         custom_config={'image_size': config.image_size, **code_version})
-    trainer = tfx.components.Trainer(
+    trainer = Trainer(
         module_file=config.trainer_module_file,
         examples=example_gen.outputs['examples'],
         transform_graph=transform.outputs['transform_graph'],
         schema=schema,
-        train_args=tfx.proto.TrainArgs(splits=['train']),
-        eval_args=tfx.proto.EvalArgs(splits=['eval']),
+        train_args=trainer_pb2.TrainArgs(splits=['train']),
+        eval_args=trainer_pb2.EvalArgs(splits=['eval']),
         custom_config={**config.trainer_custom_config(layout.class_names), **code_version})
   # The data checks run before training: a failed LabelBalance, DriftGate or EmbeddingDriftGate
   # stops the run before Transform. (ExampleValidator records anomalies; it does not stop the run.)
   transform.add_upstream_nodes([label_balance, example_validator, drift_gate, embedding_gate])
 
-  evaluator = tfx.components.Evaluator(
+  evaluator = Evaluator(
       examples=example_gen.outputs['examples'],
       model=trainer.outputs['model'],
       baseline_model=model_resolver.outputs['model'],
@@ -187,20 +200,20 @@ def create_pipeline(config: PipelineConfig,
   pusher = AtomicPusher(
       model=trainer.outputs['model'],
       model_blessing=evaluator.outputs['blessing'],
-      push_destination=tfx.proto.PushDestination(
-          filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_dir))
+      push_destination=pusher_pb2.PushDestination(
+          filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=config.serving_dir))
   ).with_id('Pusher')
   pusher.add_upstream_node(tflite_check)
 
-  components: List[tfx.types.BaseNode] = [
+  components: List[BaseNode] = [
       example_gen, statistics_gen, schema_gen, image_schema, label_balance, example_validator,
       baseline_resolver, distribution_validator, drift_gate, accepted_statistics, model_resolver,
       embedding_gate, transform, trainer, evaluator, tflite_check, pusher,
   ]
   if metadata_connection_config is None and config.metadata_path:
-    metadata_connection_config = tfx.orchestration.metadata.sqlite_metadata_connection_config(
+    metadata_connection_config = metadata.sqlite_metadata_connection_config(
         config.metadata_path)
-  return tfx.dsl.Pipeline(
+  return Pipeline(
       pipeline_name=config.pipeline_name,
       pipeline_root=config.pipeline_root,
       components=components,

@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 import tensorflow as tf
-from tfx import v1 as tfx
+from tfx.components.trainer.fn_args_utils import DataAccessor, FnArgs
 from tfx.components.util import tfxio_utils
 from tfx.proto import example_gen_pb2
 
@@ -111,13 +111,13 @@ def _run_trainer(tmp_path, transform_output, weights, **custom_config):
                 batch_size=16, learning_rate=1e-2, fine_tune_epochs=0, fine_tune_at=100,
                 fine_tune_learning_rate=1e-5, cache_images=True, per_epoch_augmentation=False)
   config.update(custom_config)
-  fn_args = tfx.components.FnArgs(
+  fn_args = FnArgs(
       train_files=[train], eval_files=[eval_],
       transform_output=os.path.dirname(transform_output.transform_savedmodel_dir),
       serving_model_dir=str(tmp_path / 'serving'), model_run_dir=str(tmp_path / 'run'),
-      data_accessor=tfx.components.DataAccessor(tf_dataset_factory=_tf_dataset_factory,
-                                                record_batch_factory=None,
-                                                data_view_decode_fn=None),
+      data_accessor=DataAccessor(tf_dataset_factory=_tf_dataset_factory,
+                                 record_batch_factory=None,
+                                 data_view_decode_fn=None),
       custom_config=config)
   trainer.run_fn(fn_args)
   with open(tmp_path / 'run' / 'history.json') as f:

@@ -4,8 +4,10 @@ import os
 
 import pytest
 from ml_metadata import metadata_store
-from tfx import v1 as tfx
+from tfx.components import SchemaGen, StatisticsGen
 from tfx.orchestration import metadata
+from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+from tfx.orchestration.pipeline import Pipeline
 
 from components.drift_gate import DataDriftError
 from components.drift_thresholds import DriftThresholds
@@ -51,13 +53,13 @@ def _run(tmp_path, span_root):
   """ImageExampleGen -> StatisticsGen -> SchemaGen -> ImageSchema and the pipeline's drift check."""
   example_gen = ImageExampleGen(input_base=span_root, **{name: configs.default(name) for name in (
       'test_fraction', 'split_ratios', 'max_skipped_fraction')})
-  statistics_gen = tfx.components.StatisticsGen(
+  statistics_gen = StatisticsGen(
       examples=example_gen.outputs['examples'], stats_options=statistics_options())
-  schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs['statistics'])
+  schema_gen = SchemaGen(statistics=statistics_gen.outputs['statistics'])
   image_schema = ImageSchema(schema=schema_gen.outputs['schema'])
   drift_nodes = drift_check(statistics_gen, DriftThresholds(), on_drift='fail')
   metadata_path = str(tmp_path / 'metadata.sqlite')
-  tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
+  LocalDagRunner().run(Pipeline(
       pipeline_name='spans', pipeline_root=str(tmp_path / 'root'),
       components=[example_gen, statistics_gen, schema_gen, image_schema, *drift_nodes],
       metadata_connection_config=metadata.sqlite_metadata_connection_config(metadata_path)))

@@ -5,7 +5,7 @@ import os
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 from tensorflow_transform.tf_metadata import schema_utils
-from tfx import v1 as tfx
+from tfx.components.trainer.fn_args_utils import DataAccessor
 from tfx.components.util import tfxio_utils
 from tfx.proto import example_gen_pb2
 
@@ -45,7 +45,7 @@ def test_warmup_images_are_the_first_examples_of_the_split(tmp_path):
       writer.write(serialized)
   schema = schema_utils.schema_from_feature_spec(
       {features.IMAGE_KEY: tf.io.FixedLenFeature([1], tf.string)})
-  accessor = tfx.components.DataAccessor(
+  accessor = DataAccessor(
       tf_dataset_factory=lambda pattern, options, schema: tfxio_utils.make_tfxio(
           file_pattern=pattern, telemetry_descriptors=['test'],
           payload_format=example_gen_pb2.FORMAT_TF_EXAMPLE, schema=schema

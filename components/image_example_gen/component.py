@@ -1,9 +1,9 @@
 """ImageExampleGen: TFX's FileBasedExampleGen with the image executor."""
 from typing import Mapping, Optional
 
-from tfx import v1 as tfx
 from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base import executor_spec
+from tfx.proto import example_gen_pb2
 
 from components.image_example_gen import executor
 from components.image_example_gen import executor_config
@@ -38,10 +38,10 @@ class ImageExampleGen(FileBasedExampleGen):
     layout = layout or layout_lib.detect_layout(input_base)
     super().__init__(
         input_base=input_base,
-        input_config=tfx.proto.Input(splits=[
-            tfx.proto.Input.Split(name='images', pattern=layout.file_pattern)]),
-        output_config=tfx.proto.Output(split_config=tfx.proto.SplitConfig(splits=[
-            tfx.proto.SplitConfig.Split(name=name, hash_buckets=split_ratios[name])
+        input_config=example_gen_pb2.Input(splits=[
+            example_gen_pb2.Input.Split(name='images', pattern=layout.file_pattern)]),
+        output_config=example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
+            example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=split_ratios[name])
             for name in splits.SPLIT_NAMES])),
         custom_config=executor_config.pack_custom_config(executor_config.executor_settings(
             layout, test_fraction, max_skipped_fraction)))

@@ -11,7 +11,7 @@ from typing import List
 
 import tensorflow as tf
 import tensorflow_transform as tft
-from tfx import v1 as tfx
+from tfx.components.trainer.fn_args_utils import DataAccessor, FnArgs
 from tfx_bsl.public import tfxio
 
 from components.modules import embedding
@@ -30,7 +30,7 @@ PER_EPOCH_AUGMENTATION = 'per_epoch_augmentation'
 
 
 def make_dataset(file_pattern: List[str],
-                 data_accessor: tfx.components.DataAccessor,
+                 data_accessor: DataAccessor,
                  tft_output: tft.TFTransformOutput,
                  batch_size: int,
                  training: bool,
@@ -65,7 +65,7 @@ def make_dataset(file_pattern: List[str],
   return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def run_fn(fn_args: tfx.components.FnArgs) -> None:
+def run_fn(fn_args: FnArgs) -> None:
   """Trains the configured model and saves it with the serving signatures."""
   config = fn_args.custom_config
   # PipelineConfig.trainer_custom_config: every setting, checked (pipeline/configs.py).
