@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from components.modules import embedding
 from components.modules import features
+from components.modules import signatures
 from tests import embedding_checks
 from tests.conftest import TEST_IMAGE_SIZE
 
@@ -65,6 +66,19 @@ def test_baseline_sample_is_bounded(transform_output):
   baseline = embedding.fit_baseline(model, dataset, dataset, max_images=12)
   assert baseline.embeddings.shape == (12, 3)
   assert baseline.eval_probabilities.shape == (30, 2)
+
+
+def test_the_baseline_pass_and_every_signature_trace_the_model_once(transform_output):
+  """The Trainer's order: the baseline's pass over the images, then the signatures; the pass runs
+  the model's traced function, which the signatures then reuse."""
+  model = embedding_checks.colour_model(TEST_IMAGE_SIZE)
+  dataset = embedding_checks.dataset(transform_output,
+                                     embedding_checks.pictures(embedding_checks.RED, 20, 5))
+  baseline = embedding.fit_baseline(model, dataset, dataset)
+  assert model.embedding_and_logits.experimental_get_tracing_count() == 1
+  signatures.make_serving_signatures(model, transform_output, embedding_checks.CLASS_NAMES)
+  embedding.make_embedding_signature(model, baseline)
+  assert model.embedding_and_logits.experimental_get_tracing_count() == 1
 
 
 def test_older_model_without_the_signature_loads_as_none(saved_model_dir):

@@ -48,7 +48,7 @@ def test_an_imbalanced_training_split_stops_the_run_before_transform(tmp_path):
     result = subprocess.run(
         [sys.executable, os.path.join(REPO_ROOT, 'local_runner.py'), '--data-root', data,
          '--pipeline-root', str(pipeline_root), '--serving-dir', str(tmp_path / 'serving'),
-         '--epochs', '1', '--image-size', '32', '--beam-arg=--direct_running_mode=in_memory'],
+         '--epochs', '1', '--image-size', '32'],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
         env={**os.environ, 'TF_USE_LEGACY_KERAS': '1'})
   except subprocess.TimeoutExpired as timeout:
