@@ -26,9 +26,11 @@ TRAINER_MODULE_FILE = os.path.join(MODULES_DIR, 'trainer.py')
 
 # What each data set changes of the defaults below (the tutorial's transfer-learning recipe).
 DATASET_PRESETS: Dict[str, Dict[str, Any]] = {
-    # Synthetic and easy: a small MobileNetV2 trained from scratch learns it offline in minutes.
-    'sample': dict(weights='none', alpha=0.35, image_size=96, batch_size=16, learning_rate=1e-3,
-                   accuracy_threshold=0.8),
+    # Synthetic and easy: a small MobileNetV2 trained from scratch learns it offline in a minute.
+    # Its eval accuracy sits at chance for 6-8 epochs, then reached 0.98-1.0 by epoch 10 in each of
+    # six runs; 12 epochs, not the recipe's 20, leave a margin.
+    'sample': dict(weights='none', alpha=0.35, image_size=96, epochs=12, batch_size=16,
+                   learning_rate=1e-3, accuracy_threshold=0.8),
     # The tutorial's recipe: the defaults themselves.
     'cats_and_dogs_filtered': {},
 }

@@ -12,7 +12,6 @@ from tfx.proto import example_gen_pb2
 
 import local_runner
 from components.modules import embedding
-from components.modules import embedding
 from components.modules import features
 from components.modules import frozen_features
 from components.modules import model as model_lib
