@@ -190,3 +190,22 @@ def test_only_a_pretrained_transfer_model_has_a_frozen_base(weights_035):
   assert has_frozen_base('mobilenet_v2', weights_035)
   assert not has_frozen_base('mobilenet_v2', model_lib.NO_WEIGHTS)
   assert not has_frozen_base('cnn_augmented', model_lib.NO_WEIGHTS)
+
+
+def test_features_are_computed_in_small_batches_one_view_at_a_time():
+  """The base's activations held at once are FEATURE_BATCH images of one view (memory)."""
+  inputs = tf.keras.Input((4, 4, 3))
+  extractor = tf.keras.Model(inputs, tf.keras.layers.GlobalAveragePooling2D()(inputs))
+  images = np.random.default_rng(0).uniform(-1, 1, (20, 4, 4, 3)).astype(np.float32)
+  dataset = tf.data.Dataset.from_tensor_slices((images, np.arange(20))).batch(16)
+  passes = []
+
+  def recorded(view):
+    return lambda batch: passes.append(int(batch.shape[0])) or view(batch)
+
+  features, labels = frozen_features.extract_features(
+      extractor, dataset, [recorded(tf.identity), recorded(lambda batch: -batch)])
+  assert passes == [8, 8, 8, 8, 4, 4] and frozen_features.FEATURE_BATCH == 8
+  assert labels.tolist() == list(range(20))
+  np.testing.assert_allclose(features[:, 0], images.mean(axis=(1, 2)), atol=1e-6)
+  np.testing.assert_allclose(features[:, 1], -images.mean(axis=(1, 2)), atol=1e-6)
