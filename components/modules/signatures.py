@@ -21,12 +21,10 @@ def make_serving_signatures(model: tf.keras.Model,
   # Attached to the model so the Transform graph and its assets are saved with it.
   model.tft_layer = tft_output.transform_features_layer()
   model.class_names = tf.Variable(list(class_names), trainable=False, name='class_names')
-  embedding_and_logits = embedding.embedding_and_logits_function(model)
   image_feature_spec = {features.IMAGE_KEY: tft_output.raw_feature_spec()[features.IMAGE_KEY]}
 
   def predict(raw_features: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
-    transformed = model.tft_layer(raw_features)
-    _, logits = embedding_and_logits(transformed[features.TRANSFORMED_IMAGE_KEY])
+    _, logits = embedding.embedding_and_logits_of_raw_images(model, raw_features[features.IMAGE_KEY])
     class_ids = tf.argmax(logits, axis=-1)
     return {
         features.PROBABILITIES_OUTPUT: tf.nn.softmax(logits),
