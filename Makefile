@@ -1,5 +1,9 @@
 # One command each: set up, run the pipeline, run the tests.
 PYTHON := .venv/bin/python
+# This clone's code first, for its commands and the processes they start (Beam workers, Airflow
+# tasks): the virtualenv is shared by the clones that use the same pins (scripts/setup.sh), and its
+# editable install points at whichever clone ran `make setup` last.
+export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 
 .PHONY: setup setup-airflow setup-kfp run test test-airflow test-kfp benchmark validate predict benchmark-drift models benchmark-tflite
 
@@ -30,7 +34,7 @@ test-kfp:
 	$(PYTHON) -m pytest tests/test_kfp_spec.py $(ARGS)
 
 benchmark:
-	$(PYTHON) benchmarks/pipeline_benchmark.py $(ARGS)
+	$(PYTHON) -m benchmarks.pipeline_benchmark $(ARGS)
 
 validate:
 	$(PYTHON) validate.py $(ARGS)

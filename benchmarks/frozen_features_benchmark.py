@@ -11,7 +11,7 @@ the arrival of Keras' 'Epoch k/N' lines), peak RSS, the last epoch's eval accura
 model's accuracy on the test split through ``serving_image_bytes``. Writes
 benchmarks/results/frozen_features_benchmark.{json,md}.
 
-    python benchmarks/frozen_features_benchmark.py [--epochs 20] [--per-epoch-epochs 20]
+    python -m benchmarks.frozen_features_benchmark [--epochs 20] [--per-epoch-epochs 20]
 
 With ``--per-epoch-epochs`` below ``--epochs`` the per-epoch path runs that many epochs and its
 time is extrapolated to ``--epochs`` from its epochs after the first (the first also decodes and

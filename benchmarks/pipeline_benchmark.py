@@ -9,7 +9,7 @@ accuracy, the pushed model's accuracy through ``serving_image_bytes`` on every i
 each, peak memory (PSS summed over the process tree, sampled every 0.5 s) and the pipeline root's
 size on disk next to the raw images.
 
-    python benchmarks/pipeline_benchmark.py [--epochs 20] [--fine-tune-epochs 10] [--skip-keras]
+    python -m benchmarks.pipeline_benchmark [--epochs 20] [--fine-tune-epochs 10] [--skip-keras]
 """
 import argparse
 import json
@@ -24,7 +24,8 @@ from typing import Dict, List
 
 import psutil
 
-from pipeline import configs
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+from pipeline import configs  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.environ.get('CATS_DOGS_SHARED', os.path.join(os.path.dirname(REPO), 'shared'))
