@@ -4,8 +4,9 @@ The pipeline's recipe on the real images (MobileNetV2 alpha 1.0, 160 px, the no_
 ../shared/weights, frozen): its head (dropout 0.2, Dense(2)) is trained with Keras for 20 epochs
 on the pooled features of the 2000 training images and their mirror images (the features cached
 by benchmarks/blessing_gate.py), then set into the pipeline's own model
-(components/modules/model.py). That model is saved as a SavedModel and converted as the Trainer
-converts it (components/modules/tflite_export.py: float16), and also with dynamic-range
+(components/modules/model.py). That model is saved as a plain SavedModel as the Trainer saves it
+(``signatures.save_served``; preprocessed images in, so no Transform graph) and converted as the
+Trainer converts it (components/modules/tflite_export.py: float16), and also with dynamic-range
 quantisation and without quantisation (float32) for comparison. All are scored on the pipeline's
 test split (224 validation images), each image through the pipeline's preprocessing, and timed
 per image (batch 1) with 2 threads: TensorFlow's intra-op pool for the SavedModel, the
@@ -32,6 +33,7 @@ from benchmarks.pipeline_benchmark import RESULTS, WEIGHTS
 from components.modules import model as model_lib
 from components.modules import model_variants
 from components.modules import preprocessing
+from components.modules import signatures
 from components.modules import tflite_export
 
 THREADS = 2
@@ -94,7 +96,12 @@ def main() -> int:
   results: Dict[str, Dict[str, float]] = {}
   calls = {}
   with tempfile.TemporaryDirectory() as folder:
-    model.save(folder, save_format='tf')
+    @tf.function(input_signature=[
+        tf.TensorSpec([None, IMAGE_SIZE, IMAGE_SIZE, 3], tf.float32, name='images')])
+    def probabilities(images):
+      return {'probabilities': tf.nn.softmax(model(images, training=False))}
+
+    signatures.save_served(model, folder, {'serving_default': probabilities.get_concrete_function()})
     serve = tf.saved_model.load(folder).signatures['serving_default']
     input_name = list(serve.structured_input_signature[1])[0]
 
