@@ -73,28 +73,36 @@ def embedding_and_logits_function(model: tf.keras.Model) -> tf.types.experimenta
   return model.embedding_and_logits
 
 
-def embedding_and_logits_of_raw_images(model: tf.keras.Model, raw_images: tf.Tensor
-                                       ) -> Tuple[tf.Tensor, tf.Tensor]:
-  """(embedding, logits) of the raw image feature [N, 1] (encoded files), through the Transform
-  layer and the model, ``SERVING_CHUNK`` images at a time, one chunk after the other: what a
-  serving signature holds at once no longer grows with the request's batch."""
-  of_images = embedding_and_logits_function(model)
-  count = tf.shape(raw_images)[0]
-  chunks = (count + SERVING_CHUNK - 1) // SERVING_CHUNK
-  width = model.get_layer(LOGITS_LAYER).input.shape[-1]
-  outputs = (tf.TensorArray(tf.float32, size=chunks, infer_shape=False, element_shape=[None, width]),
-             tf.TensorArray(tf.float32, size=chunks, infer_shape=False,
-                            element_shape=[None, model.output.shape[-1]]))
+def embedding_and_logits_of_raw_images(model: tf.keras.Model
+                                       ) -> tf.types.experimental.GenericFunction:
+  """raw image feature [N, 1] (encoded files) -> (embedding, logits), through the Transform layer
+  (``model.tft_layer``) and ``embedding_and_logits_function``, ``SERVING_CHUNK`` images at a time,
+  one chunk after the other: what a signature holds at once does not grow with the request's
+  batch. One tf.function, made once and kept on the model, which every signature calls: its loop
+  is traced, saved and loaded once."""
+  if not hasattr(model, 'embedding_and_logits_of_raw'):
+    of_images = embedding_and_logits_function(model)
+    width = model.get_layer(LOGITS_LAYER).input.shape[-1]
 
-  def one_chunk(i, embeddings, logits):
-    chunk = raw_images[i * SERVING_CHUNK:(i + 1) * SERVING_CHUNK]
-    transformed = model.tft_layer({features.IMAGE_KEY: chunk})
-    chunk_embeddings, chunk_logits = of_images(transformed[features.TRANSFORMED_IMAGE_KEY])
-    return i + 1, embeddings.write(i, chunk_embeddings), logits.write(i, chunk_logits)
+    @tf.function(input_signature=[tf.TensorSpec([None, 1], tf.string, name='raw_images')])
+    def of_raw_images(raw_images):
+      chunks = (tf.shape(raw_images)[0] + SERVING_CHUNK - 1) // SERVING_CHUNK
+      outputs = tuple(
+          tf.TensorArray(tf.float32, size=chunks, infer_shape=False, element_shape=[None, size])
+          for size in (width, model.output.shape[-1]))
 
-  _, embeddings, logits = tf.while_loop(lambda i, *_: i < chunks, one_chunk, (0,) + outputs,
-                                        parallel_iterations=1)
-  return embeddings.concat(), logits.concat()
+      def one_chunk(i, embeddings, logits):
+        chunk = raw_images[i * SERVING_CHUNK:(i + 1) * SERVING_CHUNK]
+        transformed = model.tft_layer({features.IMAGE_KEY: chunk})
+        chunk_embeddings, chunk_logits = of_images(transformed[features.TRANSFORMED_IMAGE_KEY])
+        return i + 1, embeddings.write(i, chunk_embeddings), logits.write(i, chunk_logits)
+
+      _, embeddings, logits = tf.while_loop(lambda i, *_: i < chunks, one_chunk, (0,) + outputs,
+                                            parallel_iterations=1)
+      return embeddings.concat(), logits.concat()
+
+    model.embedding_and_logits_of_raw = of_raw_images
+  return model.embedding_and_logits_of_raw
 
 
 def knn_distance(embeddings: tf.Tensor, reference: tf.Tensor, k: int = NEIGHBOURS) -> tf.Tensor:
@@ -171,7 +179,7 @@ def make_embedding_signature(model: tf.keras.Model, baseline: EmbeddingBaseline
 
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=features.IMAGE_BYTES_INPUT)])
   def serve_embedding(image_bytes):
-    embedding, logits = embedding_and_logits_of_raw_images(model, tf.reshape(image_bytes, [-1, 1]))
+    embedding, logits = embedding_and_logits_of_raw_images(model)(tf.reshape(image_bytes, [-1, 1]))
     class_ids = tf.argmax(logits, axis=-1)
     score = knn_distance(embedding, model.embedding_baseline)
     return {

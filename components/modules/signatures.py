@@ -24,7 +24,7 @@ def make_serving_signatures(model: tf.keras.Model,
   image_feature_spec = {features.IMAGE_KEY: tft_output.raw_feature_spec()[features.IMAGE_KEY]}
 
   def predict(raw_features: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
-    _, logits = embedding.embedding_and_logits_of_raw_images(model, raw_features[features.IMAGE_KEY])
+    _, logits = embedding.embedding_and_logits_of_raw_images(model)(raw_features[features.IMAGE_KEY])
     class_ids = tf.argmax(logits, axis=-1)
     return {
         features.PROBABILITIES_OUTPUT: tf.nn.softmax(logits),
