@@ -15,8 +15,9 @@ agree with the SavedModel; benchmarks/results/tflite_benchmark.md). Dynamic rang
 makes the file 1.8x smaller still, but it changed 2 of the 224 predictions (-0.89 points, most of
 the gate's allowance of 1 point, which a retrain could then exceed by chance) and reduced a
 hand-weighted test model to a constant answer. On this machine's x86 CPU float16 and float32 ran
-equally fast (2.0 ms per image, batch 1; the benchmark). The pipeline measures the TFLite model on the test split anyway
-(components/tflite_check.py) and refuses to push one that loses more than the allowed drop.
+equally fast (2.0 ms per image, batch 1; the benchmark). The pipeline measures the TFLite model on
+the test split anyway (components/tflite_check.py) and refuses to push one that loses more than
+the allowed drop.
 """
 import contextlib
 import json
