@@ -35,8 +35,8 @@ LOGITS_LAYER = 'logits'
 # model record batches that tfx_bsl grows up to 1 000 examples, and MobileNetV2 at 160 px holds
 # megabytes of activations per image. serving_default at alpha 1.0, one call on 1 000 examples
 # (benchmarks/results/serving_memory.md, 2 CPUs): +7.8 GiB over the loaded model uncut, +0.27 GiB
-# by 32, +0.15 GiB by 16, +0.09 GiB by 8; 4.4-4.8 ms per image by 8 to 32, 14 ms uncut. 16 leaves
-# an accelerator some batch to work on.
+# by 32, +0.15 GiB by 16, +0.09 GiB by 8; 4-5 ms per image by 8 to 32, 14-15 ms uncut (two runs).
+# 16 leaves an accelerator some batch to work on.
 SERVING_CHUNK = 16
 # What make_embedding_signature attaches to the model, saved with it and read by LoadedEmbeddingModel.
 SAVED_ATTRIBUTES = ('embedding_baseline', 'baseline_probabilities', 'ood_threshold')
