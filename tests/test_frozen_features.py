@@ -209,3 +209,25 @@ def test_features_are_computed_in_small_batches_one_view_at_a_time():
   assert labels.tolist() == list(range(20))
   np.testing.assert_allclose(features[:, 0], images.mean(axis=(1, 2)), atol=1e-6)
   np.testing.assert_allclose(features[:, 1], -images.mean(axis=(1, 2)), atol=1e-6)
+
+
+def test_cached_images_are_the_transform_output_rounded_to_float16(tmp_path, transform_output):
+  """Where images are trained on (fine-tuning, the CNNs, the per-epoch path) the cache holds them
+  as float16, half the memory: they come back as float32, equal to the Transform's images rounded
+  to float16, with their labels in order."""
+  files = [_write_examples(str(tmp_path / 'eval.tfrecord'), _sample_files('validation')[:12])]
+  accessor = DataAccessor(tf_dataset_factory=_tf_dataset_factory, record_batch_factory=None,
+                          data_view_decode_fn=None)
+
+  def images_and_labels(cache):
+    batches = list(trainer.make_dataset(files, accessor, transform_output, batch_size=4,
+                                        training=False, cache=cache).as_numpy_iterator())
+    return (np.concatenate([images for images, _ in batches]),
+            np.concatenate([labels for _, labels in batches]))
+
+  cached, cached_labels = images_and_labels(cache=True)
+  exact, labels = images_and_labels(cache=False)
+  assert cached.dtype == np.float32 and cached.shape == exact.shape == (12, TEST_IMAGE_SIZE,
+                                                                        TEST_IMAGE_SIZE, 3)
+  np.testing.assert_array_equal(cached_labels, labels)
+  np.testing.assert_array_equal(cached, exact.astype(np.float16).astype(np.float32))

@@ -54,7 +54,11 @@ def make_dataset(file_pattern: List[str],
 
   dataset = raw.map(transform, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
   if cache:
-    dataset = dataset.cache()
+    # Held as float16: half the memory (the tutorial's 2 776 images at 160 px: 0.42 GB instead of
+    # 0.85), and its step near 1, 2^-11, is a sixteenth of one pixel level (1 / 127.5).
+    dataset = (dataset.map(lambda image, label: (tf.cast(image, tf.float16), label))
+               .cache()
+               .map(lambda image, label: (tf.cast(image, tf.float32), label)))
   if training:
     dataset = dataset.shuffle(_SHUFFLE_BUFFER, reshuffle_each_iteration=True)
   dataset = dataset.batch(batch_size)
