@@ -118,7 +118,7 @@ def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
                           'the base at a low learning rate; 0 (default) turns it off')
   model.add_argument('--no-image-cache', dest='cache_images', action='store_false', default=None,
                      help='decode the images again in every epoch instead of keeping the decoded '
-                          'train and eval images in memory (size x size x 3 float32 each)')
+                          'train and eval images in memory (size x size x 3 float16 each)')
   model.add_argument('--per-epoch-augmentation', dest='per_epoch_augmentation',
                      action='store_true', default=None,
                      help='frozen pretrained base: train the head on randomly augmented images in '
