@@ -41,13 +41,35 @@ def test_class_folder_layout(tmp_path):
   assert layout.file_pattern == '*/*'
 
 
+@pytest.mark.parametrize('folders', [('train', 'validation', 'test'), ('train', 'test')])
+def test_a_test_folder_is_a_split_folder(tmp_path, folders):
+  root = make_tree(str(tmp_path), {folder: {'cats': 1, 'dogs': 1} for folder in folders})
+  layout = detect_layout(root)
+  assert layout.split_folders == folders
+  assert layout.class_names == ('cats', 'dogs')
+
+
 @pytest.mark.parametrize('tree, message', [
-    ({'train': {'cats': 1, 'dogs': 1}}, 'no validation/ folder'),
+    ({'train': {'cats': 1, 'dogs': 1}}, 'neither validation/ nor test/'),
     ({'train': {'cats': 1}, 'validation': {'cats': 1}}, 'at least two'),
+    # A folder that is not a split folder is refused, never read as more data of some split.
+    ({'train': {'cats': 1, 'dogs': 1}, 'validation': {'cats': 1}, 'val': {'cats': 1}},
+     r"folder\(s\) \['val'\] beside train/.*val/ -> validation/"),
+    ({'train': {'cats': 1, 'dogs': 1}, 'test': {'cats': 1}, 'holdout': {'dogs': 1}},
+     r"\['holdout'\] beside train/"),
 ])
 def test_layout_errors_say_what_to_fix(tmp_path, tree, message):
   root = make_tree(str(tmp_path), tree)
   with pytest.raises(DataLayoutError, match=message):
+    detect_layout(root)
+
+
+def test_an_unlabelled_test_folder_is_refused(tmp_path):
+  """Kaggle's test/ holds images without class folders: they cannot be evaluated."""
+  root = make_tree(str(tmp_path), {'train': {'cats': 1, 'dogs': 1}, 'validation': {'cats': 1}})
+  os.makedirs(os.path.join(root, 'test'))
+  Image.new('RGB', (8, 8)).save(os.path.join(root, 'test', '1.jpg'))
+  with pytest.raises(DataLayoutError, match=r"/test' holds no class folders.*predict.py"):
     detect_layout(root)
 
 
@@ -91,7 +113,7 @@ def test_inspect_image_rejects_truncated_jpeg():
 
 
 def _config(**overrides):
-  config = {'train_folder': 'train', 'test_fraction': 0.2,
+  config = {'split_folders': ['train', 'validation'], 'test_fraction': 0.2,
             'split_ratios': {'train': 8, 'eval': 1, 'test': 1}}
   config.update(overrides)
   return config
@@ -104,10 +126,29 @@ def test_split_assignment_follows_folders_and_hash():
   splits = [split_lib.assign_split(p, 'validation', config) for p in paths]
   assert set(splits) == {'eval', 'test'}
   assert 0.17 < splits.count('test') / len(splits) < 0.23
-  # Deterministic, and independent of the split folder's name.
+  # Deterministic, by the hash of the path below the split folder.
   assert splits == [split_lib.assign_split(p, 'validation', config) for p in paths]
-  assert splits == [split_lib.assign_split(p.replace('validation', 'val'), 'val', config)
-                    for p in paths]
+  assert splits == ['test' if split_lib.hash_fraction(f'cats/{i}.jpg') < 0.2 else 'eval'
+                    for i in range(2000)]
+
+
+def test_a_test_folder_is_the_test_split_and_validation_all_eval():
+  config = _config(split_folders=['train', 'validation', 'test'])
+  assert {split_lib.assign_split(f'validation/cats/{i}.jpg', 'validation', config)
+          for i in range(500)} == {'eval'}
+  assert {split_lib.assign_split(f'test/cats/{i}.jpg', 'test', config)
+          for i in range(500)} == {'test'}
+  assert {split_lib.assign_split(f'train/cats/{i}.jpg', 'train', config)
+          for i in range(500)} == {'train'}
+
+
+def test_without_validation_eval_is_carved_out_of_train_by_its_ratio():
+  config = _config(split_folders=['train', 'test'], split_ratios={'train': 6, 'eval': 2, 'test': 2})
+  splits = [split_lib.assign_split(f'train/cats/{i}.jpg', 'train', config) for i in range(3000)]
+  assert set(splits) == {'train', 'eval'}
+  assert 0.22 < splits.count('eval') / 3000 < 0.28  # 2 / (6 + 2)
+  assert split_lib.split_sources(['train', 'test'], 0.2, config['split_ratios']) == {
+      'train': 'train/ (hash, 75%)', 'eval': 'train/ (hash, 25%)', 'test': 'test/'}
 
 
 def test_class_folder_split_uses_ratios():
@@ -176,6 +217,25 @@ def test_executor_writes_labelled_examples_in_three_splits(tmp_path):
   assert json.loads(examples.get_string_custom_property('class_names')) == ['cats', 'dogs']
   assert examples.get_int_custom_property('files_seen') == 49
   assert examples.get_int_custom_property('files_skipped') == 0
+  with open(os.path.join(examples.uri, summary_lib.SUMMARY_FILE)) as f:
+    assert summary_lib.describe_splits(json.load(f)) == (
+        f'train 9 from train/, eval {len(eval_names)} from validation/ (hash, 70%), '
+        f'test {len(test_names)} from validation/ (hash, 30%)')
+
+
+def test_executor_reads_a_test_folder_as_the_test_split(tmp_path):
+  root = make_tree(str(tmp_path / 'data'), {'train': {'cats': 3, 'dogs': 3},
+                                            'validation': {'cats': 4, 'dogs': 2},
+                                            'test': {'cats': 5, 'dogs': 6}})
+  examples = run_executor(tmp_path, root)
+  with open(os.path.join(examples.uri, summary_lib.SUMMARY_FILE)) as f:
+    summary = json.load(f)
+  assert summary['counts'] == {'train': {'cats': 3, 'dogs': 3}, 'eval': {'cats': 4, 'dogs': 2},
+                               'test': {'cats': 5, 'dogs': 6}}
+  assert summary_lib.describe_splits(summary) == (
+      'train 6 from train/, eval 6 from validation/, test 11 from test/')
+  assert {_value(e, features.FILENAME_KEY).decode().split('/')[0]
+          for e in read_split(examples, 'test')} == {'test'}
 
 
 def test_executor_counts_and_lists_skipped_files(tmp_path):

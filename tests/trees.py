@@ -17,13 +17,16 @@ def encode(image: Image.Image, image_format: str = 'JPEG') -> bytes:
 
 
 def make_tree(root: str, per_split: dict, source_dir: str = SAMPLE_DATA) -> str:
-  """Copies ``per_split[split][class]`` images of the sample data set into ``root``."""
+  """Copies ``per_split[split][class]`` images of the sample data set into ``root`` (the last
+  ones of validation/ for a split folder that the source lacks, e.g. test/)."""
   for split, per_class in per_split.items():
+    source_split = split if os.path.isdir(os.path.join(source_dir, split)) else 'validation'
     for class_name, count in per_class.items():
-      src = os.path.join(source_dir, split, class_name)
+      src = os.path.join(source_dir, source_split, class_name)
       dst = os.path.join(root, split, class_name)
       os.makedirs(dst, exist_ok=True)
-      for name in sorted(os.listdir(src))[:count]:
+      names = sorted(os.listdir(src))
+      for name in (names[:count] if source_split == split else names[-count:]):
         shutil.copy(os.path.join(src, name), dst)
   return root
 

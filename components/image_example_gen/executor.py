@@ -26,6 +26,7 @@ from tfx.utils import proto_utils
 
 from components.image_example_gen import executor_config
 from components.image_example_gen import images_to_examples
+from components.image_example_gen import splits
 from components.image_example_gen import summary as summary_lib
 
 # Where GenerateExamplesByBeam writes the summary, passed from Do.
@@ -56,7 +57,9 @@ class Executor(BaseExampleGenExecutor):
     summary_path = exec_properties.get(_SUMMARY_PATH_KEY)
     if summary_path:
       _ = (results[images_to_examples.OUTCOMES]
-           | 'Summarise' >> beam.CombineGlobally(summary_lib.SummaryFn(config.get('ignored_files', [])))
+           | 'Summarise' >> beam.CombineGlobally(summary_lib.SummaryFn(
+               config.get('ignored_files', []), splits.split_sources(
+                   config['split_folders'], config['test_fraction'], config['split_ratios'])))
            | 'WriteSummary' >> beam.Map(summary_lib.write_json, summary_path))
     return {split: results[split] for split in split_names}
 
@@ -71,9 +74,9 @@ class Executor(BaseExampleGenExecutor):
     examples.set_string_custom_property('class_names', json.dumps(config['class_names']))
     for key in ('files_seen', 'images_used', 'files_skipped'):
       examples.set_int_custom_property(key, summary[key])
-    logging.info('Image ExampleGen: %d files seen, %d used, %d skipped; per split: %s',
+    logging.info('Image ExampleGen: %d files seen, %d used, %d skipped; %s; per split and class: %s',
                  summary['files_seen'], summary['images_used'], summary['files_skipped'],
-                 summary['counts'])
+                 summary_lib.describe_splits(summary), summary['counts'])
     for skipped in summary['skipped']:
       logging.warning('Image ExampleGen skipped %s: %s', skipped['path'], skipped['reason'])
     if summary['ignored']:

@@ -11,17 +11,17 @@ from tfx.proto import example_gen_pb2
 from tfx.types import standard_component_specs
 from tfx.utils import proto_utils
 
-from components.image_example_gen.layout import TRAIN_FOLDER, ImageLayout
+from components.image_example_gen.layout import ImageLayout
 
 
 def executor_settings(layout: ImageLayout, test_fraction: float,
                       max_skipped_fraction: float) -> Dict[str, Any]:
   """What the executor needs besides the split ratios (those travel as the output config's hash
-  buckets): the label ids' class names, which folder is ``train``, the test share and the bound
-  on unusable files."""
+  buckets): the label ids' class names, the split folders (splits.py), the test share and the
+  bound on unusable files."""
   return {
       'class_names': list(layout.class_names),
-      'train_folder': TRAIN_FOLDER,
+      'split_folders': list(layout.split_folders),
       'test_fraction': test_fraction,
       'max_skipped_fraction': max_skipped_fraction,
       'ignored_files': list(layout.ignored_files),

@@ -2,7 +2,10 @@
 
 Two layouts are understood:
 
-* split folders, the tutorial's: ``<root>/train/<class>/*`` and ``<root>/validation/<class>/*``;
+* split folders: ``<root>/train/<class>/*`` with ``<root>/validation/<class>/*`` (the tutorial's),
+  ``<root>/test/<class>/*`` or both (the Keras and Kaggle convention); any other folder beside
+  ``train/`` is refused, never read as more data of some split (splits.py says which folder feeds
+  which split);
 * class folders only: ``<root>/<class>/*``, split by file hash later.
 
 Either may sit in span folders, ``<root>/span-<N>/...``, one per batch of new data: the ExampleGen
@@ -21,6 +24,8 @@ from components.image_example_gen import file_tree
 
 TRAIN_FOLDER = 'train'
 VALIDATION_FOLDER = 'validation'
+TEST_FOLDER = 'test'
+SPLIT_FOLDERS = (TRAIN_FOLDER, VALIDATION_FOLDER, TEST_FOLDER)
 SPAN_FOLDER = re.compile(r'span-(\d+)')
 
 
@@ -77,6 +82,31 @@ def _found(folder: str) -> str:
                             if files else []))
 
 
+def _split_folders(root: str, top: List[str]) -> Tuple[str, ...]:
+  """The split folders of a root that has ``train/``, in SPLIT_FOLDERS' order; raises
+  DataLayoutError for a folder that is not one, for a root with neither validation/ nor test/,
+  and for a split folder without class folders (e.g. Kaggle's unlabelled test/)."""
+  others = sorted(set(top) - set(SPLIT_FOLDERS))
+  if others:
+    raise DataLayoutError(
+        f'data root {root!r} has folder(s) {others} beside {TRAIN_FOLDER}/; the split folders are '
+        f'{", ".join(f + "/" for f in SPLIT_FOLDERS)}: rename them (e.g. val/ -> '
+        f'{VALIDATION_FOLDER}/) or move them out of the data root.')
+  split_folders = tuple(folder for folder in SPLIT_FOLDERS if folder in top)
+  if split_folders == (TRAIN_FOLDER,):
+    raise DataLayoutError(
+        f'data root {root!r} has a {TRAIN_FOLDER}/ folder but neither {VALIDATION_FOLDER}/ nor '
+        f'{TEST_FOLDER}/; add {VALIDATION_FOLDER}/<class>/<images> (the eval and test splits come '
+        'from it), or put the class folders directly under the root to split by hash.')
+  for folder in split_folders:
+    if not _subfolders(os.path.join(root, folder)):
+      raise DataLayoutError(
+          f'{os.path.join(root, folder)!r} holds no class folders (found '
+          f'{_found(os.path.join(root, folder))}); its images must sit in <class>/ folders, as in '
+          f'{TRAIN_FOLDER}/: unlabelled images cannot be evaluated (classify them with predict.py).')
+  return split_folders
+
+
 def _check_no_link_loops(paths: List[str]) -> None:
   for path in paths:
     target = file_tree.link_loop(path)
@@ -85,8 +115,7 @@ def _check_no_link_loops(paths: List[str]) -> None:
                             'it (a loop); remove the link.')
 
 
-def detect_layout(root: str, train_folder: str = TRAIN_FOLDER,
-                  validation_folder: Optional[str] = VALIDATION_FOLDER) -> ImageLayout:
+def detect_layout(root: str) -> ImageLayout:
   """Returns the layout of ``root`` or raises DataLayoutError with one line that says what to fix."""
   if not tf.io.gfile.isdir(root):
     raise NoImagesError(f'data root {root!r} does not exist or is not a folder; '
@@ -99,22 +128,17 @@ def detect_layout(root: str, train_folder: str = TRAIN_FOLDER,
     if others:
       raise DataLayoutError(f'data root {root!r} mixes span folders {sorted(spans.values())} with '
                             f'other folders {others}; move each batch of data into its own span-<N>/.')
-    latest = detect_layout(os.path.join(root, spans[max(spans)]), train_folder, validation_folder)
+    latest = detect_layout(os.path.join(root, spans[max(spans)]))
     return dataclasses.replace(latest, spans=True)
-  if train_folder in top:
-    split_folders = tuple(f for f in (train_folder, validation_folder) if f and f in top)
-    if validation_folder and validation_folder not in split_folders:
-      raise DataLayoutError(
-          f'data root {root!r} has a {train_folder}/ folder but no {validation_folder}/ folder; '
-          f'add {validation_folder}/<class>/<images> (the eval and test splits come from it), '
-          'or put the class folders directly under the root to split by hash.')
-    class_names = _subfolders(os.path.join(root, train_folder))
+  if TRAIN_FOLDER in top:
+    split_folders = _split_folders(root, top)
+    class_names = _subfolders(os.path.join(root, TRAIN_FOLDER))
     for split in split_folders[1:]:
       unknown = sorted(set(_subfolders(os.path.join(root, split))) - set(class_names))
       if unknown:
         raise DataLayoutError(f'{os.path.join(root, split)!r} has class folders {unknown} '
-                              f'that {train_folder}/ lacks; every class must have training images.')
-    class_root = os.path.join(root, train_folder)
+                              f'that {TRAIN_FOLDER}/ lacks; every class must have training images.')
+    class_root = os.path.join(root, TRAIN_FOLDER)
   else:
     split_folders = ()
     class_names = top

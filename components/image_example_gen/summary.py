@@ -11,9 +11,11 @@ import apache_beam as beam
 import tensorflow as tf
 
 from components.image_example_gen import layout as layout_lib
+from components.modules.features import SPLIT_NAMES
 from components.image_example_gen.images_to_examples import SKIPPED, FileOutcome
 
 SUMMARY_FILE = 'image_summary.json'
+SPLIT_ORDER = list(SPLIT_NAMES)
 
 
 class ImageDataError(RuntimeError):
@@ -21,11 +23,13 @@ class ImageDataError(RuntimeError):
 
 
 class SummaryFn(beam.CombineFn):
-  """Counts per split and class, lists every skipped file with its reason, and the ignored ones."""
+  """Counts per split and class, lists every skipped file with its reason, and the ignored ones;
+  ``sources`` says which folder fed which split (splits.split_sources)."""
 
-  def __init__(self, ignored_files: List[str]):
+  def __init__(self, ignored_files: List[str], sources: Dict[str, str]):
     super().__init__()
     self._ignored_files = sorted(ignored_files)
+    self._sources = dict(sources)
 
   def create_accumulator(self):
     return collections.Counter(), []
@@ -55,6 +59,7 @@ class SummaryFn(beam.CombineFn):
         'images_used': used,
         'files_skipped': len(skipped),
         'counts': {split: per_split[split] for split in sorted(per_split) if split != SKIPPED},
+        'sources': self._sources,
         'skipped': sorted(skipped, key=lambda s: s['path']),
         'ignored': self._ignored_files,
     }
@@ -63,6 +68,15 @@ class SummaryFn(beam.CombineFn):
 def write_json(value: Dict[str, Any], path: str) -> None:
   with tf.io.gfile.GFile(path, 'w') as f:
     json.dump(value, f, indent=1, sort_keys=True)
+
+
+def describe_splits(summary: Dict[str, Any]) -> str:
+  """'train 2000 from train/, eval 776 from validation/ (hash, 80 %), test 224 from ...'."""
+  sources = summary.get('sources', {})
+  return ', '.join(
+      f"{split} {sum(summary['counts'].get(split, {}).values())}"
+      + (f' from {sources[split]}' if split in sources else '')
+      for split in sorted(sources or summary['counts'], key=SPLIT_ORDER.index))
 
 
 def check_summary(summary: Dict[str, Any], split_names: List[str], max_skipped_fraction: float,
