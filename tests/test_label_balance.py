@@ -35,24 +35,37 @@ def test_missing_feature_is_reported():
     label_balance.class_counts(statistics_pb2.DatasetFeatureStatistics())
 
 
-def test_an_imbalanced_training_split_stops_the_run_before_transform(tmp_path, capfd):
-  """The gate in a real run (local_runner's main, as a user starts it): 30 cats to 10 dogs is a
-  ratio of 3, above the default bound of 1.5. The run stops after StatisticsGen."""
-  data = make_tree(str(tmp_path / 'data'), {'train': {'cats': 30, 'dogs': 10},
+def test_what_stops_a_run_says_the_numbers_and_the_fix():
+  names = ['birds', 'cats', 'dogs']
+  assert label_balance.training_problems({'birds': 10, 'cats': 100, 'dogs': 50}, names, 10, 20) == []
+  (few,) = label_balance.training_problems({'birds': 9, 'cats': 100, 'dogs': 50}, names, 10, 20)
+  assert few.startswith("class(es) with fewer than 10 training images: {'birds': 9}; add images")
+  (missing,) = label_balance.training_problems({'cats': 100, 'dogs': 50}, names, 10, 20)
+  assert "{'birds': 0}" in missing  # a class folder whose images were all skipped
+  (ratio,) = label_balance.training_problems({'birds': 10, 'cats': 250, 'dogs': 50}, names, 5, 20)
+  assert ratio.startswith("the training split's largest class (cats, 250 images) has 25.0x the "
+                          'images of its smallest (birds, 10), above --max-class-ratio 20')
+
+
+def test_a_class_with_too_few_images_stops_the_run_before_transform(tmp_path, capfd):
+  """The gate in a real run (local_runner's main, as a user starts it): 8 dogs to learn from, below
+  the default of 10. The run stops after StatisticsGen."""
+  data = make_tree(str(tmp_path / 'data'), {'train': {'cats': 30, 'dogs': 8},
                                             'validation': {'cats': 10, 'dogs': 10}})
   pipeline_root = tmp_path / 'pipeline_root'
   # Small model flags, so that a broken gate that lets the run train fails the test in a minute.
   status = local_runner.main(
       ['--data-root', data, '--pipeline-root', str(pipeline_root),
-       '--serving-dir', str(tmp_path / 'serving'), '--epochs', '1', '--image-size', '32'])
+       '--serving-dir', str(tmp_path / 'serving'), '--recipe', 'scratch', '--epochs', '1',
+       '--image-size', '32'])
   stderr = capfd.readouterr().err
   assert status == 1, stderr
   errors = [line for line in stderr.splitlines() if line.startswith('error: ')]
   assert len(errors) == 1, stderr
   assert re.fullmatch(
-      r"error: LabelImbalanceError: classes are unbalanced: max/min count ratio \{'train': 3\.0\} "
-      r"exceeds 1\.5 \(counts \{'train': \{'cats': 30, 'dogs': 10\}, 'eval': .*\}\); add images "
-      r'to the small classes or raise --max-class-ratio\.', errors[0]), errors[0]
+      r"error: LabelImbalanceError: class\(es\) with fewer than 10 training images: "
+      r"\{'dogs': 8\}; add images to them, remove those classes, or lower --min-class-images "
+      r"\(counts per split: \{'train': \{'cats': 30, 'dogs': 8\}, 'eval': .*\}\)", errors[0]), errors[0]
   assert 'Traceback' not in stderr
   executions = run_summary.summarize(str(pipeline_root / 'metadata.sqlite')).executions
   assert executions['LabelBalance'][0] == 'FAILED'
