@@ -2,11 +2,14 @@
 was not blessed. Read by the run summary and the run report."""
 import json
 import os
-from typing import Dict, List, Optional
+import re
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
+
+from components import class_metrics
 
 
 def load_candidate_result(evaluation_uri: str) -> tfma.EvalResult:
@@ -55,6 +58,59 @@ def confusion_matrix(evaluation_uri: str, num_classes: int) -> Optional[np.ndarr
                   'numWeightedExamples', 0)
           return matrix
   return None
+
+
+def per_class_metrics(evaluation_uri: str, num_classes: int) -> Dict[int, Dict[str, float]]:
+  """{class id: {'recall': ..., 'precision': ..., 'auc': ...}} on the whole test split: recall
+  and precision of the arg-max class (the confusion matrix), AUC one class against the rest."""
+  matrix = confusion_matrix(evaluation_uri, num_classes)
+  if matrix is None:
+    return {}
+  recall, precision = class_metrics.recall_and_precision(matrix)
+  per_class = {c: {'images': float(matrix[c].sum()), 'recall': float(recall[c]),
+                   'precision': float(precision[c])} for c in range(num_classes)}
+  for slice_key, metrics in load_candidate_result(evaluation_uri).slicing_metrics:
+    if slice_key:
+      continue
+    for sub_key, values in next(iter(metrics.values())).items():
+      if sub_key.startswith('classId:') and 'auc' in values:
+        per_class[int(sub_key.split(':')[1])]['auc'] = values['auc']['doubleValue']
+  return per_class
+
+
+def gate_settings(evaluation_uri: str) -> Tuple[Optional[str], Optional[float], Optional[float]]:
+  """(gated metric, its lowest blessed value, the paired gate's significance or None) as the
+  Evaluator's eval_config recorded them: what this run was gated by, whatever the flags now."""
+  with tf.io.gfile.GFile(os.path.join(evaluation_uri, 'eval_config.json')) as f:
+    specs = json.load(f)['evalConfig'].get('metricsSpecs', [])
+  metric, minimum, significance = None, None, None
+  for spec in specs:
+    for config in spec.get('metrics', []):
+      for per_slice in config.get('perSliceThresholds', []):
+        threshold = per_slice.get('threshold', {})
+        if 'valueThreshold' in threshold:
+          metric = _metric_name(config)
+          minimum = _number(threshold['valueThreshold'].get('lowerBound'))
+        elif 'changeThreshold' in threshold:
+          significance = _number(threshold['changeThreshold'].get('absolute'))
+  return metric, minimum, significance
+
+
+def _number(value) -> Optional[float]:
+  """A DoubleValue of TFMA's eval_config.json: a plain number, or {'value': number}."""
+  return value.get('value') if isinstance(value, dict) else value
+
+
+def _metric_name(config: Dict[str, str]) -> str:
+  """A MetricConfig's metric name: 'SparseCategoricalAccuracy' -> 'sparse_categorical_accuracy'."""
+  return re.sub(r'(?<!^)(?=[A-Z])', '_', config['className']).lower()
+
+
+def failed_metrics(evaluation_uri: str) -> List[Tuple[str, bool]]:
+  """(metric name, whether it compares with the baseline) of every threshold that failed."""
+  result = tfma.load_validation_result(evaluation_uri)
+  return [(failure.metric_key.name, failure.metric_key.is_diff)
+          for per_slice in result.metric_validations_per_slice for failure in per_slice.failures]
 
 
 def blessing_reasons(evaluation_uri: str) -> List[str]:

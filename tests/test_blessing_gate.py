@@ -10,6 +10,7 @@ from tensorflow_model_analysis.utils import config_util
 
 from components import paired_accuracy
 from pipeline import blessing_gate
+from pipeline import configs
 from pipeline.pipeline import make_eval_config
 
 TEST_IMAGES = 224
@@ -33,7 +34,7 @@ def _verdict(gate, baseline_wrong, candidate_wrong, minimum=0.5):
   """TFMA's validation of the candidate: its eval config (with a baseline, as TFX's Evaluator
   completes it), the paired metric computed by its own combiner, accuracy and its diff."""
   config = config_util.update_eval_config_with_defaults(
-      make_eval_config(minimum, 2, gate, 0.05), has_baseline=True)
+      make_eval_config('accuracy', minimum, 2, gate, 0.05), has_baseline=True)
   labels = np.arange(TEST_IMAGES) % 2
   predictions = {'baseline': _predictions(labels, baseline_wrong),
                  'candidate': _predictions(labels, candidate_wrong)}
@@ -86,12 +87,78 @@ def test_the_absolute_threshold_still_applies():
 
 def test_without_a_baseline_there_is_nothing_to_compare():
   config = config_util.update_eval_config_with_defaults(
-      make_eval_config(0.5, 2, blessing_gate.PAIRED, 0.05), has_baseline=False,
+      make_eval_config('accuracy', 0.5, 2, blessing_gate.PAIRED, 0.05), has_baseline=False,
       rubber_stamp=True)  # as TFX's Evaluator does on the first run
   thresholds = metric_specs.metric_thresholds_from_metrics_specs(config.metrics_specs, config)
   assert [k.name for k in thresholds] == ['sparse_categorical_accuracy']
   assert not any(isinstance(getattr(c, 'combiner', None), paired_accuracy._PairedCountsCombiner)
                  for c in metric_specs.to_computations(config.metrics_specs, config))
+
+
+def test_the_default_gate_is_halfway_from_chance_for_any_number_of_classes():
+  config = configs.PipelineConfig('d', 'p', 's')
+  assert config.gate_metric == 'balanced_accuracy'
+  assert [config.gate_minimum(n) for n in (2, 5, 10)] == [0.75, 0.6, 0.55]
+  assert configs.PipelineConfig('d', 'p', 's', gate_threshold=0.9).gate_minimum(5) == 0.9
+
+
+def _three_class_evaluation(tmp_path, labels, predicted, gate_metric, minimum):
+  """A real TFMA run (as the Evaluator's, without a model: the predictions ride in the examples)
+  of the pipeline's eval config on a 3-class test split."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from components.modules import features  # pylint: disable=g-import-not-at-top
+  tmp_path.mkdir(exist_ok=True)
+  data = str(tmp_path / 'examples.tfrecord')
+  with tf.io.TFRecordWriter(data) as writer:
+    for label, guess in zip(labels, predicted):
+      probabilities = np.full(3, 0.1)
+      probabilities[guess] = 0.8
+      writer.write(tf.train.Example(features=tf.train.Features(feature={
+          features.LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
+          features.PROBABILITIES_OUTPUT: tf.train.Feature(
+              float_list=tf.train.FloatList(value=probabilities))})).SerializeToString())
+  config = make_eval_config(gate_metric, minimum, 3, blessing_gate.PAIRED, 0.05)
+  config.model_specs[0].ClearField('signature_name')  # no model: TFMA reads the predictions
+  config.model_specs[0].ClearField('model_type')
+  # A first model: nothing to compare with (the Evaluator drops the comparison the same way).
+  metrics = config.metrics_specs[0].metrics
+  paired = [m for m in metrics if m.class_name == paired_accuracy.PairedAccuracyTest.__name__]
+  metrics.remove(paired[0])
+  output = str(tmp_path / 'evaluation')
+  tfma.run_model_analysis(eval_config=config, data_location=data, output_path=output)
+  return output
+
+
+def test_the_gate_is_on_balanced_accuracy_of_n_classes(tmp_path):
+  """90 images of class 0, 5 each of classes 1 and 2; a model that always says 0 has accuracy
+  0.9 and balanced accuracy 1/3: refused at the default threshold of three classes (2/3)."""
+  from pipeline import tfma_results  # pylint: disable=g-import-not-at-top
+  labels = [0] * 90 + [1] * 5 + [2] * 5
+  output = _three_class_evaluation(tmp_path, labels, [0] * 100, 'balanced_accuracy', 2 / 3)
+  overall = tfma_results.overall_metrics(output)
+  assert overall['sparse_categorical_accuracy'] == pytest.approx(0.9)
+  assert overall['balanced_accuracy'] == pytest.approx(1 / 3)
+  assert overall['macro_f1'] == pytest.approx((2 * 0.9 / 1.9) / 3)
+  assert tfma_results.failed_metrics(output) == [('balanced_accuracy', False)]
+  # Per class: recall from the arg-max classes, and each class's slice accuracy is its recall.
+  per_class = tfma_results.per_class_metrics(output, 3)
+  assert [per_class[c]['recall'] for c in range(3)] == [1.0, 0.0, 0.0]
+  assert tfma_results.sliced_metrics(output)['label=0']['balanced_accuracy'] == 1.0
+  # The same predictions pass an accuracy gate of 0.85: the metric the gate reads is the flag's.
+  output = _three_class_evaluation(tmp_path / 'accuracy', labels, [0] * 100, 'accuracy', 0.85)
+  assert tfma.load_validation_result(output).validation_ok
+
+
+def test_a_good_model_of_n_classes_is_blessed_and_only_the_whole_split_is_gated(tmp_path):
+  """Right on every image but 4 of class 2 (recall 0.2 there): balanced accuracy 0.73 passes the
+  default gate of three classes, though that class's own slice is below it."""
+  from pipeline import tfma_results  # pylint: disable=g-import-not-at-top
+  labels = [0] * 90 + [1] * 5 + [2] * 5
+  predicted = labels[:96] + [0] * 4
+  output = _three_class_evaluation(tmp_path, labels, predicted, 'balanced_accuracy', 2 / 3)
+  assert tfma_results.overall_metrics(output)['balanced_accuracy'] == pytest.approx(
+      (1 + 1 + 0.2) / 3)
+  assert tfma.load_validation_result(output).validation_ok
 
 
 def test_flags():
@@ -102,7 +169,6 @@ def test_flags():
   config = local_runner.config_from_args(
       parse(['--blessing-gate', 'not-lower', '--blessing-significance', '0.01']))
   assert (config.blessing_gate, config.blessing_significance) == ('not-lower', 0.01)
-  from pipeline import configs  # pylint: disable=g-import-not-at-top
   for value in ('0', '1', '1.5'):
     with pytest.raises(configs.ConfigError, match='--blessing-significance: .* not a significance'):
       local_runner.config_from_args(parse(['--blessing-significance', value]))
@@ -122,7 +188,7 @@ def test_tfma_computes_and_checks_the_paired_metric(saved_model_dir, real_images
             features.LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
         })).SerializeToString())
   config = config_util.update_eval_config_with_defaults(
-      make_eval_config(0.0, 2, blessing_gate.PAIRED, 0.05), has_baseline=True)
+      make_eval_config('balanced_accuracy', 0.0, 2, blessing_gate.PAIRED, 0.05), has_baseline=True)
   models = [tfma.default_eval_shared_model(saved_model_dir, eval_config=config, model_name=name)
             for name in (tfma.CANDIDATE_KEY, tfma.BASELINE_KEY)]
   output = str(tmp_path / 'evaluation')
@@ -137,4 +203,4 @@ def test_tfma_computes_and_checks_the_paired_metric(saved_model_dir, real_images
   assert tfma.load_validation_result(output).validation_ok
   assert blessing_gate.decision_numbers(output) == {
       'candidate_wins': 0, 'candidate_losses': 0, 'paired_worse_p_value': 1.0,
-      'accuracy_change': 0.0}
+      'accuracy_change': 0.0, 'balanced_accuracy_change': 0.0}
