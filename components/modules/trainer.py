@@ -2,15 +2,19 @@
 
 ``custom_config['model']`` picks one of the tutorial's four models (``model_variants``); it also
 decides whether the training images are augmented. A frozen pretrained base trains its head on the
-base's features, computed once (``frozen_features``); trainable bases, the CNNs, the fine-tune
-phase and ``custom_config['per_epoch_augmentation']`` train on (cached, augmented) images.
+base's features, which the pipeline computed once (``frozen_features``: BulkInferrer's examples
+carry them), with the Tuner's learning rate and dropout when it ran; trainable bases, the CNNs,
+the fine-tune phase and ``custom_config['per_epoch_augmentation']`` train on (cached, augmented)
+images. Every path weighs the classes by ``custom_config['class_weights']``.
 """
 import json
 import os
 from typing import List
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
+from tensorflow_transform.tf_metadata import schema_utils
 from tfx.components.trainer.fn_args_utils import DataAccessor, FnArgs
 from tfx_bsl.public import tfxio
 
@@ -21,12 +25,15 @@ from components.modules import model as model_lib
 from components.modules import model_variants
 from components.modules import signatures
 from components.modules import tflite_export
+from components.modules import tuner
 from components.modules import warmup
 
 _SHUFFLE_BUFFER = 2048
-# custom_config key: True trains a frozen base's head on augmented images in every epoch (the
-# tutorial's path) instead of on features computed once (frozen_features).
-PER_EPOCH_AUGMENTATION = 'per_epoch_augmentation'
+# In the model run folder: the class names, the per-epoch metrics and what chose them.
+HISTORY_FILE = 'history.json'
+# custom_config key: the examples carry a frozen base's features (frozen_features.FEATURES_KEY),
+# its head trains on them (PipelineConfig.trains_on_features).
+TRAINS_ON_FEATURES = 'trains_on_features'
 
 
 def make_dataset(file_pattern: List[str],
@@ -69,6 +76,16 @@ def make_dataset(file_pattern: List[str],
   return dataset.prefetch(tf.data.AUTOTUNE)
 
 
+def _labels(file_pattern: List[str], data_accessor: DataAccessor) -> np.ndarray:
+  """The label ids of a split's examples, for its class weights."""
+  schema = schema_utils.schema_from_feature_spec(
+      {features.LABEL_KEY: tf.io.FixedLenFeature([1], tf.int64)})
+  dataset = data_accessor.tf_dataset_factory(
+      file_pattern, tfxio.TensorFlowDatasetOptions(batch_size=1024, num_epochs=1, shuffle=False),
+      schema=schema)
+  return np.concatenate([batch[features.LABEL_KEY].numpy().reshape(-1) for batch in dataset])
+
+
 def run_fn(fn_args: FnArgs) -> None:
   """Trains the configured model and saves it with the serving signatures."""
   config = fn_args.custom_config
@@ -80,14 +97,15 @@ def run_fn(fn_args: FnArgs) -> None:
   class_names = list(config['class_names'])
   batch_size = config['batch_size']
   cache = config['cache_images']
+  hyperparameters = tuner.chosen(fn_args.hyperparameters, config)
 
   model = model_lib.build_model(
       num_classes=len(class_names),
       image_size=config['image_size'],
       alpha=config['alpha'],
       weights=config['weights'],
-      dropout=config['dropout'],
-      learning_rate=config['learning_rate'],
+      dropout=hyperparameters[tuner.DROPOUT],
+      learning_rate=hyperparameters[tuner.LEARNING_RATE],
       model=variant.name)
   callbacks = [tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq='epoch')]
 
@@ -100,23 +118,25 @@ def run_fn(fn_args: FnArgs) -> None:
     return train_ds, eval_ds
 
   baseline = None  # embedding.py's, when the features of a frozen base already give it
-  if model_lib.has_frozen_base(model) and not config[PER_EPOCH_AUGMENTATION]:
-    # Each image is read once here: nothing to cache, and unshuffled, unaugmented batches.
-    train_images, eval_images = (
-        make_dataset(files, fn_args.data_accessor, tft_output, batch_size, training=False,
-                     cache=False)
-        for files in (fn_args.train_files, fn_args.eval_files))
-    per_epoch, train_features, eval_features = frozen_features.train_head_on_features(
-        model, train_images, eval_images, rotation_factor=config['rotation_factor'],
-        augment=variant.augment, epochs=config['epochs'], batch_size=batch_size,
-        learning_rate=config['learning_rate'], callbacks=callbacks)
+  best_epoch = None
+  if config[TRAINS_ON_FEATURES]:
+    num_views = len(frozen_features.augmented_views(config['rotation_factor']))
+    train, eval_ = (frozen_features.read_features(files, fn_args.data_accessor, num_views)
+                    for files in (fn_args.train_files, fn_args.eval_files))
+    class_weight = frozen_features.class_weight_of(train[1], len(class_names),
+                                                   config['class_weights'])
+    per_epoch, best_epoch = frozen_features.fit_head(
+        frozen_features.split_transfer_model(model), train, eval_, config['epochs'],
+        hyperparameters[tuner.LEARNING_RATE], class_weight, log_dir=fn_args.model_run_dir)
     if fine_tune_epochs == 0:  # the base is final: its features are the embeddings
-      baseline = embedding.baseline_from_embeddings(model, train_features[0][:, 0],
-                                                    eval_features[0][:, 0])
+      baseline = embedding.baseline_from_embeddings(model, train[0][:, 0], eval_[0][:, 0])
   else:
+    class_weight = frozen_features.class_weight_of(
+        _labels(fn_args.train_files, fn_args.data_accessor), len(class_names),
+        config['class_weights'])
     train_ds, eval_ds = image_datasets()
     per_epoch = model.fit(train_ds, validation_data=eval_ds, epochs=config['epochs'],
-                          callbacks=callbacks, verbose=2).history
+                          class_weight=class_weight, callbacks=callbacks, verbose=2).history
   per_epoch = {name: [float(v) for v in values] for name, values in per_epoch.items()}
   epochs_done = len(per_epoch.get('loss', []))
 
@@ -125,7 +145,7 @@ def run_fn(fn_args: FnArgs) -> None:
     model_lib.unfreeze_top_of_base(model, config['fine_tune_at'], config['fine_tune_learning_rate'])
     fine_tune = model.fit(train_ds, validation_data=eval_ds,
                           initial_epoch=epochs_done,
-                          epochs=epochs_done + fine_tune_epochs,
+                          epochs=epochs_done + fine_tune_epochs, class_weight=class_weight,
                           callbacks=callbacks, verbose=2)
     for name, values in fine_tune.history.items():
       per_epoch.setdefault(name, []).extend(float(v) for v in values)
@@ -144,6 +164,9 @@ def run_fn(fn_args: FnArgs) -> None:
   tflite_export.export(model, fn_args.serving_model_dir, config['image_size'], class_names)
   warmup.write(fn_args.serving_model_dir, warmup.first_images(
       fn_args.data_accessor, fn_args.eval_files, tft_output.raw_metadata.schema))
-  with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, 'history.json'), 'w') as f:
-    json.dump({'class_names': class_names, 'model': variant.name, 'history': per_epoch}, f,
-              indent=1)
+  with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HISTORY_FILE), 'w') as f:
+    json.dump({'class_names': class_names, 'model': variant.name, 'history': per_epoch,
+               'hyperparameters': hyperparameters, 'tuned': bool(fn_args.hyperparameters),
+               'best_epoch': best_epoch,
+               'class_weights': {class_names[c]: w for c, w in (class_weight or {}).items()}},
+              f, indent=1)
