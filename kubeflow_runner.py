@@ -1,8 +1,8 @@
-"""Compiles the cats-vs-dogs pipeline for Kubeflow Pipelines v2 / Vertex AI Pipelines (JSON spec).
+"""Compiles the image-classification pipeline for Kubeflow Pipelines v2 / Vertex AI Pipelines (JSON).
 
     python kubeflow_runner.py --image us-docker.pkg.dev/PROJECT/REPO/cats-dogs-tfx:0.1.0 \\
-        --data-root gs://BUCKET/cats_and_dogs_filtered --class-names cats,dogs \\
-        --pipeline-root gs://BUCKET/tfx --serving-dir gs://BUCKET/serving_model
+        --data-root gs://BUCKET/flowers --class-names daisy,dandelion,rose,sunflower,tulip \\
+        --layout class --pipeline-root gs://BUCKET/tfx --serving-dir gs://BUCKET/serving_model
 
 Nothing runs here. Every component runs in a container of --image, built from the Dockerfile,
 which holds the project at IMAGE_PROJECT_ROOT; the spec names the module files there. Building
@@ -22,9 +22,8 @@ from pipeline import run_logging
 
 # Where the Dockerfile copies the project (keep the two in step).
 IMAGE_PROJECT_ROOT = '/pipeline'
-# Kubeflow V2 pipeline names allow [a-z0-9-] only.
-PIPELINE_NAME = configs.PIPELINE_NAME.replace('_', '-')
-LAYOUTS = ('split', 'class')
+# --layout: class folders only, or the split folders under the root.
+CLASS_LAYOUT = 'class'
 
 
 def _pipeline_name(text: str) -> str:
@@ -38,6 +37,20 @@ def _url(text: str) -> str:
     raise argparse.ArgumentTypeError(
         f'{text!r} is a local path; the containers need storage they all reach, e.g. gs://BUCKET/DIR')
   return text
+
+
+def _layout(text: str) -> Tuple[str, ...]:
+  """'class' -> (); 'train,validation,test' -> its split folders ('split': train,validation)."""
+  from components.image_example_gen import layout as layout_lib  # pylint: disable=g-import-not-at-top
+  if text == CLASS_LAYOUT:
+    return ()
+  folders = ('train,validation' if text == 'split' else text).split(',')
+  if (folders[0] != layout_lib.TRAIN_FOLDER or len(folders) < 2
+      or not set(folders) <= set(layout_lib.SPLIT_FOLDERS) or len(set(folders)) != len(folders)):
+    raise argparse.ArgumentTypeError(
+        f'{text!r} is neither "{CLASS_LAYOUT}" nor train followed by validation and/or test, '
+        'e.g. train,validation,test')
+  return tuple(folders)
 
 
 def _class_names(text: str) -> Tuple[str, ...]:
@@ -54,27 +67,26 @@ def build_parser() -> argparse.ArgumentParser:
   kfp.add_argument('--image', required=True,
                    help='image built from the Dockerfile and pushed where the cluster pulls from; '
                         'also the Beam workers\' image of the dataflow/flink/spark presets')
-  kfp.add_argument('--output', default=os.path.join('build', PIPELINE_NAME + '.json'),
-                   help='pipeline spec to write (default %(default)s)')
-  kfp.add_argument('--pipeline-name', type=_pipeline_name, default=PIPELINE_NAME,
-                   help='name of the pipeline in Kubeflow, [a-z0-9-] (default %(default)s)')
+  kfp.add_argument('--output',
+                   help='pipeline spec to write (default build/<pipeline name>.json)')
+  kfp.add_argument('--pipeline-name', type=_pipeline_name,
+                   help='name of the pipeline in Kubeflow, [a-z0-9-] (default: the data root\'s '
+                        'folder name)')
   data = parser.add_argument_group('data and outputs')
   data.add_argument('--data-root', required=True,
-                    help='image folder tree the containers read, e.g. gs://BUCKET/cats_and_dogs_'
-                         'filtered: ROOT/train|validation/<class>/* or ROOT/<class>/*')
+                    help='image folder tree the containers read, e.g. gs://BUCKET/flowers: '
+                         'ROOT/<class>/* or ROOT/train|validation|test/<class>/*')
   data.add_argument('--class-names', type=_class_names, metavar='NAME,NAME,...',
                     help='the class folder names, so that the data root is not listed here (needed '
                          'when this machine cannot read it); default: list the data root')
-  data.add_argument('--layout', choices=LAYOUTS,
-                    help='with --class-names: "split" (default), ROOT/train|validation/<class>/*, '
-                         'or "class", ROOT/<class>/*')
+  data.add_argument('--layout', type=_layout,
+                    help='with --class-names: "class", ROOT/<class>/*, or the split folders, e.g. '
+                         '"train,validation,test" for ROOT/train|validation|test/<class>/* '
+                         '(default "split": train,validation)')
   data.add_argument('--pipeline-root', type=_url, required=True,
                     help='artifacts, e.g. gs://BUCKET/tfx (metadata is the cluster\'s)')
   data.add_argument('--serving-dir', type=_url, required=True,
                     help='where blessed models are pushed, e.g. gs://BUCKET/serving_model')
-  data.add_argument('--dataset', choices=sorted(configs.DATASET_PRESETS),
-                    default='cats_and_dogs_filtered',
-                    help='recipe the model flags default to (default %(default)s)')
   flags.add_setting_arguments(parser)
   beam_presets.add_arguments(parser)
   flags.add_execution_arguments(parser)
@@ -91,8 +103,7 @@ def data_layout(args: argparse.Namespace):
   # pylint: disable=g-import-not-at-top
   from components.image_example_gen import layout as layout_lib
   if args.class_names:
-    split_folders = ((layout_lib.TRAIN_FOLDER, layout_lib.VALIDATION_FOLDER)
-                     if (args.layout or 'split') == 'split' else ())
+    split_folders = _layout('split') if args.layout is None else args.layout
     return layout_lib.ImageLayout(class_names=args.class_names, split_folders=split_folders)
   try:
     return layout_lib.detect_layout(args.data_root)
@@ -104,17 +115,19 @@ def data_layout(args: argparse.Namespace):
 
 
 def config_from_args(args: argparse.Namespace) -> configs.PipelineConfig:
-  return configs.PipelineConfig.for_dataset(
-      args.dataset,
+  return configs.PipelineConfig.for_recipe(
+      args.recipe or configs.TRANSFER,
       data_root=args.data_root,
       pipeline_root=args.pipeline_root,
       serving_dir=args.serving_dir,
-      pipeline_name=args.pipeline_name,
+      # Kubeflow V2 pipeline names allow [a-z0-9-] only.
+      pipeline_name=args.pipeline_name or configs.pipeline_name_of(args.data_root).replace('_', '-'),
       layout=data_layout(args),
       beam_pipeline_args=beam_presets.from_args(args, default_sdk_container_image=args.image),
       enable_cache=not args.no_cache,
       transform_module_file=image_path(configs.TRANSFORM_MODULE_FILE),
       trainer_module_file=image_path(configs.TRAINER_MODULE_FILE),
+      tuner_module_file=image_path(configs.TUNER_MODULE_FILE),
       **flags.settings(args))
 
 
@@ -135,12 +148,13 @@ def compile_pipeline(config: configs.PipelineConfig, image: str, output: str) ->
 def main(argv: Optional[List[str]] = None) -> int:
   parser = build_parser()
   args = parser.parse_args(argv)
-  if args.layout and not args.class_names:
+  if args.layout is not None and not args.class_names:
     parser.error('--layout needs --class-names')
   run_logging.configure_logging(args.verbose)
   try:
     config = config_from_args(args)
-    compile_pipeline(config, args.image, args.output)
+    output = args.output or os.path.join('build', config.pipeline_name + '.json')
+    compile_pipeline(config, args.image, output)
   except configs.ConfigError as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
@@ -152,7 +166,7 @@ def main(argv: Optional[List[str]] = None) -> int:
   if '://' not in config.data_root:
     print(f'note: the containers read the local path {config.data_root}; it must exist in them',
           file=sys.stderr)
-  print(f'wrote {args.output} (image {args.image}, Beam {args.beam_preset})')
+  print(f'wrote {output} (image {args.image}, Beam {args.beam_preset})')
   return 0
 
 

@@ -1,8 +1,8 @@
-"""Runs the cats-vs-dogs TFX pipeline on this machine: LocalDagRunner, Beam, MLMD in SQLite.
+"""Runs the image-classification TFX pipeline on this machine: LocalDagRunner, Beam, MLMD in SQLite.
 
-    python local_runner.py                                   # embedded synthetic sample, minutes
+    python local_runner.py                                   # embedded synthetic sample, a minute
+    python local_runner.py --data-root DIR --weights my_no_top.h5   # your images, offline
     python local_runner.py --dataset cats_and_dogs_filtered  # the tutorial's data (download)
-    python local_runner.py --data-root DIR --weights my_no_top.h5
 """
 import argparse
 import os
@@ -11,7 +11,6 @@ from typing import List, Optional
 
 from pipeline import configs  # first: its package sets the Keras switch before TensorFlow loads
 from pipeline import flags
-from pipeline import blessing_gate
 from pipeline import run_lock
 from pipeline import run_logging
 
@@ -55,30 +54,23 @@ def this_run(config: configs.PipelineConfig, known: List[str]) -> Optional[str]:
 
 
 def report(config: configs.PipelineConfig, run_id: Optional[str] = None) -> str:
-  """The Evaluator's verdict and where the model went, read back from MLMD for the run ``run_id``
-  (the newest when None)."""
+  """What the run read, the Evaluator's verdict with the numbers that decided it, and where the
+  model went, read back from MLMD for the run ``run_id`` (the newest when None)."""
   from pipeline import run_summary  # pylint: disable=g-import-not-at-top
   summary = run_summary.summarize(config.metadata_path, run_id)
-  metrics = ', '.join(f'{name} {value:.4f}' for name, value in sorted(summary.test_metrics.items()))
   counts = summary.file_counts
   lines = []
   if counts:
     lines.append(f"images: {counts['images_used']} of {counts['files_seen']} files used, "
                  f"{counts['files_skipped']} skipped (listed with reasons in "
                  f'{summary.image_summary_path})')
-  lines.append(f'test split: {metrics or "no evaluation"}')
-  if summary.comparison:
-    lines.append('against the last blessed model: ' + ', '.join(
-        f'{name} {value:.4g}' for name, value in sorted(summary.comparison.items())))
-  worse = 'worse'
-  if config.blessing_gate == blessing_gate.PAIRED:
-    worse = f'significantly worse (paired test, p < {config.blessing_significance})'
+  if summary.splits:
+    lines.append(f'splits: {summary.splits}')
+  lines += run_summary.decision_lines(summary)
   if summary.blessed:
-    lines.append(f'model blessed (accuracy >= {config.accuracy_threshold} and not {worse} than '
-                 f'the last blessed model); pushed to {summary.pushed_to}')
-  else:
-    lines.append(f'model NOT blessed (accuracy < {config.accuracy_threshold} or {worse} than '
-                 f'the last blessed model); nothing was pushed to {config.serving_dir}')
+    lines.append(f'model blessed; pushed to {summary.pushed_to}')
+  elif summary.blessed is not None:
+    lines.append(f'model NOT blessed; nothing was pushed to {config.serving_dir}')
   return '\n'.join(lines)
 
 

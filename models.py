@@ -29,7 +29,7 @@ from typing import List, Optional
 from pipeline import configs  # first: its package sets the Keras switch before TensorFlow loads
 from pipeline import flags
 
-DEFAULT_RUN_DIR = flags.run_dir(flags.DEFAULT_DATASET)
+DEFAULT_RUN_DIR = flags.run_dir(flags.SAMPLE_PIPELINE_NAME)
 
 
 def _when(seconds: float) -> str:

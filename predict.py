@@ -29,7 +29,7 @@ from pipeline import flags
 from pipeline.served_models import NoModelError, resolve_model
 
 # Where `make run` (local_runner.py with its defaults) keeps the pipeline root.
-DEFAULT_PIPELINE_ROOT = os.path.join(flags.run_dir(flags.DEFAULT_DATASET), 'pipeline_root')
+DEFAULT_PIPELINE_ROOT = os.path.join(flags.run_dir(flags.SAMPLE_PIPELINE_NAME), 'pipeline_root')
 FORMATS = ('text', 'json', 'csv')
 
 

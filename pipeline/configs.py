@@ -3,37 +3,40 @@
 The runners build it from their flags (pipeline/flags.py), a flag's name being the field's with
 dashes; ``create_pipeline`` hands the settings to the components, which declare no defaults of
 their own. Every check runs here, at construction, so a bad value fails before any work with one
-line that names the flag. A data set's preset (``DATASET_PRESETS``) overlays the defaults, and a
-model variant's learning rate overlays the preset (``for_dataset``).
+line that names the flag. A recipe (``RECIPES``) overlays the defaults, and a model variant's
+learning rate overlays the recipe (``recipe_settings``).
 """
 import dataclasses
 import os
+import re
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
 from components.drift_thresholds import ON_DRIFT_CHOICES, DriftThresholds
 from components.modules import model_variants
 from components.modules.features import SPLIT_NAMES
-from pipeline.blessing_gate import GATES as BLESSING_GATES, PAIRED
+from pipeline.blessing_gate import GATES as BLESSING_GATES, GATE_METRICS, PAIRED
 
 if TYPE_CHECKING:  # layout imports TensorFlow; this module stays light for the CLIs.
   from components.image_example_gen.layout import ImageLayout
 
-PIPELINE_NAME = 'cats_dogs_tfx'
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODULES_DIR = os.path.join(REPO_ROOT, 'components', 'modules')
 TRANSFORM_MODULE_FILE = os.path.join(MODULES_DIR, 'preprocessing.py')
 TRAINER_MODULE_FILE = os.path.join(MODULES_DIR, 'trainer.py')
+TUNER_MODULE_FILE = os.path.join(MODULES_DIR, 'tuner.py')
 
-# What each data set changes of the defaults below (the tutorial's transfer-learning recipe).
-DATASET_PRESETS: Dict[str, Dict[str, Any]] = {
-    # Synthetic and easy: a small MobileNetV2 trained from scratch learns it offline in a minute.
-    # Its eval accuracy sits at chance for 6-8 epochs, then reached 0.98-1.0 by epoch 10 in each of
-    # six runs; 12 epochs, not the recipe's 20, leave a margin.
-    'sample': dict(weights='none', alpha=0.35, image_size=96, epochs=12, batch_size=16,
-                   learning_rate=1e-3, accuracy_threshold=0.8),
-    # The tutorial's recipe: the defaults themselves.
-    'cats_and_dogs_filtered': {},
+TRANSFER, SCRATCH = 'transfer', 'scratch'
+# What each recipe changes of the defaults below (the transfer recipe: a frozen pretrained
+# MobileNetV2, its head tuned and trained on the base's features).
+RECIPES: Dict[str, Dict[str, Any]] = {
+    TRANSFER: {},
+    # For the embedded synthetic sample, offline with no pretrained weights: a small MobileNetV2
+    # trained from scratch on the images. Its eval accuracy sits at chance for 6-8 epochs, then
+    # reached 0.98-1.0 by epoch 10 in each of six runs; 12 epochs leave a margin.
+    SCRATCH: dict(weights='none', alpha=0.35, image_size=96, epochs=12, batch_size=16,
+                  learning_rate=1e-3, tuner_trials=0),
 }
+CLASS_WEIGHTS = ('balanced', 'none')
 
 
 class ConfigError(ValueError):
@@ -51,7 +54,9 @@ class PipelineConfig:
   data_root: str
   pipeline_root: str
   serving_dir: str
-  pipeline_name: str = PIPELINE_NAME
+  # Empty: named after the data root's folder (``pipeline_name_of``).
+  pipeline_name: str = ''
+  recipe: str = TRANSFER
   # MLMD SQLite file; defaults to <pipeline_root>/metadata.sqlite. None under Kubeflow/Vertex.
   metadata_path: Optional[str] = None
   # Data and its checks.
@@ -60,7 +65,11 @@ class PipelineConfig:
   split_ratios: Dict[str, int] = dataclasses.field(
       default_factory=lambda: {'train': 8, 'eval': 1, 'test': 1})
   max_skipped_fraction: float = 0.01
-  max_class_ratio: float = 1.5
+  # Class balance of the training split (components/label_balance.py): a warning above
+  # warn_class_ratio (max/min images per class); the run stops only where training cannot work.
+  warn_class_ratio: float = 1.5
+  max_class_ratio: float = 20.0
+  min_class_images: int = 10
   # Drift from the baseline (the last data that passed this check): thresholds, and 'fail' to stop
   # before training or 'warn' to train anyway.
   drift_thresholds: DriftThresholds = dataclasses.field(default_factory=DriftThresholds)
@@ -76,18 +85,26 @@ class PipelineConfig:
   alpha: float = 1.0
   dropout: float = 0.2
   rotation_factor: float = 0.1
-  # Training.
-  epochs: int = 20
+  # Training. A frozen base's head trains on its features for at most ``epochs``, stopping once the
+  # class-balanced eval loss stops improving (the best epoch's weights are kept); images train for
+  # ``epochs`` exactly.
+  epochs: int = 100
   batch_size: int = 32
-  learning_rate: float = 1e-4
+  learning_rate: float = 1e-3
+  # 'balanced': each class weighs as much in the loss as the others, whatever its image count.
+  class_weights: str = 'balanced'
+  # KerasTuner trials of the frozen base's head (TFX's Tuner, on the base's features); 0: none.
+  tuner_trials: int = 12
   fine_tune_epochs: int = 0
   fine_tune_at: int = 100
   fine_tune_learning_rate: float = 1e-5
   cache_images: bool = True
   # A frozen base's head on augmented images every epoch (the tutorial) instead of cached features.
   per_epoch_augmentation: bool = False
-  # Evaluation gate: absolute, and against the last blessed model (pipeline/blessing_gate.py).
-  accuracy_threshold: float = 0.9
+  # Evaluation gate: a metric at least a threshold (None: halfway from chance, 1 / the number of
+  # classes, to 1), and against the last blessed model (pipeline/blessing_gate.py).
+  gate_metric: str = 'balanced_accuracy'
+  gate_threshold: Optional[float] = None
   blessing_gate: str = PAIRED
   blessing_significance: float = 0.05
   # The pushed TFLite model may be at most this much less accurate on the test split than its
@@ -98,16 +115,33 @@ class PipelineConfig:
   enable_cache: bool = True
   transform_module_file: str = TRANSFORM_MODULE_FILE
   trainer_module_file: str = TRAINER_MODULE_FILE
+  tuner_module_file: str = TUNER_MODULE_FILE
 
   def __post_init__(self):
     if self.metadata_path is None and '://' not in self.pipeline_root:
       self.metadata_path = metadata_path_of(self.pipeline_root)
+    if not self.pipeline_name:
+      self.pipeline_name = pipeline_name_of(self.data_root)
     self._check()
 
   @classmethod
-  def for_dataset(cls, dataset: str, **settings: Any) -> 'PipelineConfig':
-    """A config of ``dataset``'s settings (``dataset_settings``)."""
-    return cls(**dataset_settings(dataset, **settings))
+  def for_recipe(cls, recipe: str, **settings: Any) -> 'PipelineConfig':
+    """A config of ``recipe``'s settings (``recipe_settings``)."""
+    return cls(**recipe_settings(recipe, **settings))
+
+  @property
+  def trains_on_features(self) -> bool:
+    """A frozen pretrained base: its head trains on the base's features, computed once by the
+    pipeline (FeatureExtractor, BulkInferrer) and tuned by the Tuner."""
+    return (model_variants.VARIANTS[self.model].transfer and self.weights.lower() != 'none'
+            and not self.per_epoch_augmentation)
+
+  def gate_minimum(self, num_classes: int) -> float:
+    """The gate metric's lowest blessed value: ``gate_threshold``, or halfway from chance to 1."""
+    if self.gate_threshold is not None:
+      return self.gate_threshold
+    chance = 1.0 / num_classes
+    return round(chance + (1.0 - chance) / 2, 4)
 
   def _check(self) -> None:
     """Raises ConfigError on the first setting out of range, naming its flag."""
@@ -115,22 +149,32 @@ class PipelineConfig:
       if not ok:
         raise ConfigError(f'{flag_of(name)}: {getattr(self, name)!r} {what}')
 
-    for name in ('epochs', 'batch_size', 'image_size'):
+    require(self.recipe in RECIPES, 'recipe', f'is not one of {", ".join(RECIPES)}')
+    require(bool(re.fullmatch(PIPELINE_NAME_PATTERN, self.pipeline_name)), 'pipeline_name',
+            'is not a pipeline name: a letter or digit, then up to 127 of [a-z0-9_-]')
+    for name in ('epochs', 'batch_size', 'image_size', 'min_class_images'):
       require(_is_int(getattr(self, name)) and getattr(self, name) >= 1, name,
               'is not a positive integer')
-    for name in ('fine_tune_epochs', 'fine_tune_at'):
+    for name in ('fine_tune_epochs', 'fine_tune_at', 'tuner_trials'):
       require(_is_int(getattr(self, name)) and getattr(self, name) >= 0, name,
               'is not an integer >= 0')
     for name in ('alpha', 'learning_rate', 'fine_tune_learning_rate'):
       require(getattr(self, name) > 0, name, 'is not a positive number')
     require(0 < self.test_fraction < 1, 'test_fraction',
             'is not a fraction in (0, 1): validation/ must give both eval and test images')
-    for name in ('max_skipped_fraction', 'accuracy_threshold', 'tflite_max_accuracy_drop'):
+    for name in ('max_skipped_fraction', 'tflite_max_accuracy_drop'):
       require(0 <= getattr(self, name) <= 1, name, 'is not a fraction in [0, 1]')
+    require(self.gate_threshold is None or 0 <= self.gate_threshold <= 1, 'gate_threshold',
+            'is not a fraction in [0, 1]')
+    require(self.gate_metric in GATE_METRICS, 'gate_metric',
+            f'is not one of {", ".join(GATE_METRICS)}')
+    require(self.class_weights in CLASS_WEIGHTS, 'class_weights',
+            f'is not one of {", ".join(CLASS_WEIGHTS)}')
     for name in ('dropout', 'rotation_factor'):
       require(0 <= getattr(self, name) < 1, name, 'is not in [0, 1)')
-    require(self.max_class_ratio >= 1, 'max_class_ratio',
-            'is below 1; the max/min class count ratio of any split is at least 1')
+    for name in ('warn_class_ratio', 'max_class_ratio'):
+      require(getattr(self, name) >= 1, name,
+              'is below 1; the max/min class count ratio of any split is at least 1')
     ratios = self.split_ratios
     require(sorted(ratios) == sorted(SPLIT_NAMES) and all(
         _is_int(r) and r >= 1 for r in ratios.values()), 'split_ratios',
@@ -152,23 +196,36 @@ class PipelineConfig:
                         'to load the artifact folders as model versions')
 
   def trainer_custom_config(self, class_names: Sequence[str]) -> Dict[str, object]:
-    """What the Trainer's run_fn reads: the class names (label id i is class_names[i]) and the
-    hyperparameters."""
+    """What the Trainer's run_fn and the Tuner's tuner_fn read: the class names (label id i is
+    class_names[i]) and the hyperparameters."""
     return {
         'class_names': list(class_names),
-        **{name: getattr(self, name) for name in (
-            'image_size', 'model', 'weights', 'alpha', 'dropout', 'rotation_factor', 'epochs',
-            'batch_size', 'learning_rate', 'fine_tune_epochs', 'fine_tune_at',
-            'fine_tune_learning_rate', 'cache_images', 'per_epoch_augmentation')},
+        'trains_on_features': self.trains_on_features,
+        **{name: getattr(self, name) for name in TRAINER_SETTINGS},
     }
 
 
-def dataset_settings(dataset: str, **settings: Any) -> Dict[str, Any]:
-  """The fields that differ from the defaults: ``dataset``'s preset, overlaid by the model
-  variant's learning rate (when ``learning_rate`` is not given), then by ``settings``; a None
-  value counts as not given."""
+# The PipelineConfig fields that the Trainer and the Tuner read (trainer_custom_config).
+TRAINER_SETTINGS = (
+    'image_size', 'model', 'weights', 'alpha', 'dropout', 'rotation_factor', 'epochs',
+    'batch_size', 'learning_rate', 'class_weights', 'tuner_trials', 'fine_tune_epochs',
+    'fine_tune_at', 'fine_tune_learning_rate', 'cache_images', 'per_epoch_augmentation')
+# Kubeflow allows [a-z0-9-] and MLMD contexts anything; this keeps a name safe as a folder name.
+PIPELINE_NAME_PATTERN = r'[a-z0-9][a-z0-9_-]{0,127}'
+
+
+def pipeline_name_of(data_root: str) -> str:
+  """A pipeline name from the data root's folder: '/data/Flowers 2024/' -> 'flowers-2024'."""
+  name = re.sub(r'[^a-z0-9_-]+', '-', os.path.basename(data_root.rstrip('/')).lower()).strip('-_')
+  return name[:128] or 'images'
+
+
+def recipe_settings(recipe: str, **settings: Any) -> Dict[str, Any]:
+  """The fields that differ from the defaults: ``recipe``'s, overlaid by the model variant's
+  learning rate (when ``learning_rate`` is not given), then by ``settings``; a None value counts
+  as not given."""
   given = {name: value for name, value in settings.items() if value is not None}
-  chosen = {**DATASET_PRESETS[dataset], **given}
+  chosen = {**RECIPES[recipe], 'recipe': recipe, **given}
   variant = model_variants.VARIANTS.get(chosen.get('model', default('model')))
   if 'learning_rate' not in given and variant and variant.learning_rate is not None:
     chosen['learning_rate'] = variant.learning_rate

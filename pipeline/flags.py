@@ -4,7 +4,7 @@
 ``kubeflow_runner.py`` adds its own data and image flags to ``add_setting_arguments``;
 ``validate.py`` takes the drift flags. A flag only parses text into a value: its default and its
 check are PipelineConfig's (pipeline/configs.py), so a flag left out is None here and the config's
-default (or the --dataset preset's) applies.
+default (or the recipe's) applies.
 """
 import argparse
 import dataclasses
@@ -20,7 +20,9 @@ from pipeline import blessing_gate
 from pipeline import configs
 
 SAMPLE_ROOT = os.path.join(configs.REPO_ROOT, 'data', 'sample')
-DEFAULT_DATASET = 'sample'
+SAMPLE_PIPELINE_NAME = configs.pipeline_name_of(SAMPLE_ROOT)
+# --dataset: the data sets this project downloads (data/download.py).
+DOWNLOADABLE = ('cats_and_dogs_filtered',)
 
 
 class FlagError(ValueError):
@@ -88,16 +90,29 @@ def drift_settings(args: argparse.Namespace) -> Dict[str, object]:
 def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
   """The data-check, model and drift flags that every runner shares."""
   checks = parser.add_argument_group('data checks')
-  for name, text in (
-      ('test_fraction', 'share of validation/ held out as the test split, 0 < x < 1'),
-      ('max_class_ratio', "fail when a split's max/min class count exceeds this, >= 1"),
-      ('max_skipped_fraction', 'fail when more than this share of files are not images, 0 to 1')):
-    checks.add_argument(configs.flag_of(name), type=float,
+  for name, kind, text in (
+      ('test_fraction', float, 'share of validation/ held out as the test split when there is no '
+                               'test/ folder, 0 < x < 1'),
+      ('warn_class_ratio', float, "warn when the training split's max/min images per class "
+                                  'exceeds this (class weights compensate), >= 1'),
+      ('max_class_ratio', float, "fail when the training split's max/min images per class "
+                                 'exceeds this, >= 1'),
+      ('min_class_images', int, 'fail when a class has fewer training images than this'),
+      ('max_skipped_fraction', float, 'fail when more than this share of files are not images, '
+                                      '0 to 1')):
+    checks.add_argument(configs.flag_of(name), type=kind,
                         help=f'{text} (default {configs.default(name)})')
   checks.add_argument('--split-ratios', type=_split_ratios, metavar='TRAIN,EVAL,TEST',
-                      help='weights of the hash split of a root with class folders only (default '
+                      help='weights of the hash split of a root with class folders only; with '
+                           'train/ and test/ but no validation/, TRAIN:EVAL carves eval out of '
+                           'train/ (default '
                            + ','.join(map(str, configs.default('split_ratios').values())) + ')')
-  model = parser.add_argument_group('model and training (defaults depend on --dataset)')
+  model = parser.add_argument_group('model and training (defaults depend on the recipe)')
+  model.add_argument('--recipe', choices=list(configs.RECIPES),
+                     help=f'"{configs.TRANSFER}": a frozen pretrained MobileNetV2 (--weights) whose '
+                          'head is tuned and trained on its features (default for your images); '
+                          f'"{configs.SCRATCH}": a small MobileNetV2 trained from scratch, no '
+                          'pretrained weights needed (default for the embedded sample)')
   model.add_argument(
       '--model', choices=list(model_variants.VARIANTS),
       help="one of the tutorial's models: " + '; '.join(
@@ -108,11 +123,22 @@ def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
   model.add_argument('--weights', help='mobilenet_v2 only: "imagenet" (Keras download), "none", '
                      'or a no_top .h5 file')
   model.add_argument('--alpha', type=float,
-                     help='mobilenet_v2 only: MobileNetV2 width multiplier')
+                     help='mobilenet_v2 only: MobileNetV2 width multiplier (default: read from a '
+                          '--weights file, else the recipe\'s)')
   model.add_argument('--image-size', type=int, help='square input size in pixels')
-  model.add_argument('--epochs', type=int, help='training epochs (of the first phase)')
+  model.add_argument('--epochs', type=int,
+                     help='training epochs of the first phase; a frozen base\'s head stops '
+                          'earlier once its eval loss stops improving')
   model.add_argument('--batch-size', type=int, help='images per training step')
-  model.add_argument('--learning-rate', type=float, help="adam's learning rate")
+  model.add_argument('--learning-rate', type=float,
+                     help="adam's learning rate (the Tuner's choice when --tuner-trials > 0)")
+  model.add_argument('--class-weights', choices=configs.CLASS_WEIGHTS,
+                     help='"balanced": every class weighs the same in the training loss, whatever '
+                          f'its image count (default {configs.default("class_weights")})')
+  model.add_argument('--tuner-trials', type=int,
+                     help='frozen pretrained base: KerasTuner trials (TFX Tuner) choosing the '
+                          "head's learning rate and dropout on the base's features; 0 turns "
+                          f'tuning off (default {configs.default("tuner_trials")})')
   model.add_argument('--fine-tune-epochs', type=int,
                      help='mobilenet_v2 only: epochs of a second phase that unfreezes the top of '
                           'the base at a low learning rate; 0 (default) turns it off')
@@ -123,9 +149,13 @@ def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
                      action='store_true', default=None,
                      help='frozen pretrained base: train the head on randomly augmented images in '
                           'every epoch, as the tutorial, instead of on its features computed once')
-  model.add_argument('--accuracy-threshold', type=float,
-                     help='the Evaluator blesses a model only at or above this test accuracy')
-  gate = parser.add_argument_group('blessing gate (candidate against the last blessed model)')
+  gate = parser.add_argument_group('blessing gates (test split; against the last blessed model)')
+  gate.add_argument('--gate-metric', choices=list(blessing_gate.GATE_METRICS),
+                    help='the test metric the Evaluator gates on (default '
+                         f'{configs.default("gate_metric")}: the mean recall of the classes)')
+  gate.add_argument('--gate-threshold', type=float,
+                    help='bless only at or above this value of --gate-metric (default: halfway '
+                         'from chance, 1 / number of classes, to 1)')
   gate.add_argument('--blessing-gate', choices=blessing_gate.GATES,
                     help='"paired": refuse a model only when it is significantly worse than the '
                          'last blessed one on the same test images (exact McNemar test); '
@@ -141,11 +171,12 @@ def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
   add_drift_arguments(parser)
 
 
-_SETTING_FLAGS = ('test_fraction', 'max_class_ratio', 'max_skipped_fraction', 'split_ratios',
-                  'model', 'weights', 'alpha', 'image_size', 'epochs', 'batch_size',
-                  'learning_rate', 'fine_tune_epochs', 'cache_images', 'per_epoch_augmentation',
-                  'accuracy_threshold',
-                  'blessing_gate', 'blessing_significance', 'tflite_max_accuracy_drop')
+_SETTING_FLAGS = ('test_fraction', 'warn_class_ratio', 'max_class_ratio', 'min_class_images',
+                  'max_skipped_fraction', 'split_ratios', 'model', 'weights', 'alpha',
+                  'image_size', 'epochs', 'batch_size', 'learning_rate', 'class_weights',
+                  'tuner_trials', 'fine_tune_epochs', 'cache_images', 'per_epoch_augmentation',
+                  'gate_metric', 'gate_threshold', 'blessing_gate', 'blessing_significance',
+                  'tflite_max_accuracy_drop')
 
 
 def settings(args: argparse.Namespace) -> Dict[str, object]:
@@ -163,43 +194,56 @@ def local_parser(description: Optional[str] = None, raise_errors: bool = False) 
   """The flags of a run on this machine (local_runner.py, airflow_dag.py)."""
   parser = FlagParser(description=description, raise_errors=raise_errors)
   data = parser.add_argument_group('data')
-  data.add_argument('--dataset', choices=sorted(configs.DATASET_PRESETS), default=DEFAULT_DATASET,
-                    help='embedded synthetic "sample" (default; NOT the real task) or the '
-                         "tutorial's cats_and_dogs_filtered (downloaded once into a cache); also "
-                         'picks the defaults of the model flags below')
-  data.add_argument('--data-root', help='image folder tree to use instead: DIR/train/<class>/* '
-                    'and DIR/validation/<class>/*, or DIR/<class>/*')
+  data.add_argument('--data-root', help='your image folders: DIR/<class>/<images> (split by hash), '
+                    'or DIR/train/<class>/* with DIR/validation/<class>/* and/or '
+                    'DIR/test/<class>/*; default: the embedded synthetic sample (NOT a real task)')
+  data.add_argument('--dataset', choices=DOWNLOADABLE,
+                    help="instead of --data-root: the tutorial's data set, downloaded once into a "
+                         'cache')
   paths = parser.add_argument_group('outputs')
+  paths.add_argument('--pipeline-name', help='name of the pipeline in MLMD and of its run folder '
+                     '(default: the data root\'s folder name, e.g. flowers)')
   paths.add_argument('--pipeline-root', help='artifacts and MLMD (metadata.sqlite); default '
-                     'runs/<dataset>/pipeline_root')
+                     'runs/<pipeline name>/pipeline_root')
   paths.add_argument('--serving-dir', help='where blessed models are pushed, one numbered version '
-                     'per push; default runs/<dataset>/serving_model')
+                     'per push; default runs/<pipeline name>/serving_model')
   add_setting_arguments(parser)
   beam_presets.add_arguments(parser)
   add_execution_arguments(parser)
   return parser
 
 
-def run_dir(dataset: str, custom_data: bool = False) -> str:
-  """Where a local run keeps its pipeline root and serving folder: runs/<dataset>/."""
-  return os.path.join(configs.REPO_ROOT, 'runs', 'custom' if custom_data else dataset)
+def run_dir(pipeline_name: str) -> str:
+  """Where a local run keeps its pipeline root and serving folder: runs/<pipeline name>/."""
+  return os.path.join(configs.REPO_ROOT, 'runs', pipeline_name)
 
 
 def local_config(args: argparse.Namespace) -> configs.PipelineConfig:
-  """local_parser's flags -> a checked PipelineConfig; raises ConfigError before any work (and
-  before --dataset cats_and_dogs_filtered is downloaded)."""
-  folder = run_dir(args.dataset, custom_data=bool(args.data_root))
-  config = configs.PipelineConfig.for_dataset(
-      args.dataset, data_root=os.path.abspath(args.data_root) if args.data_root else SAMPLE_ROOT,
+  """local_parser's flags -> a checked PipelineConfig, its local resources checked too
+  (``check_local_resources``); raises ConfigError before any work (and before --dataset is
+  downloaded)."""
+  if args.data_root and args.dataset:
+    raise configs.ConfigError('--data-root and --dataset both name the data; pass one')
+  # --dataset: the sample stands in until the data set is downloaded, once the flags are checked.
+  data_root = os.path.abspath(args.data_root) if args.data_root else SAMPLE_ROOT
+  sample = not args.dataset and os.path.realpath(data_root) == os.path.realpath(SAMPLE_ROOT)
+  recipe = args.recipe or (configs.SCRATCH if sample else configs.TRANSFER)
+  settings_given = settings(args)
+  if settings_given['alpha'] is None and args.weights and os.path.isfile(args.weights):
+    settings_given['alpha'] = weights_file.alpha_of(args.weights)
+  name = args.pipeline_name or configs.pipeline_name_of(args.dataset or data_root)
+  folder = run_dir(name)
+  config = configs.PipelineConfig.for_recipe(
+      recipe, data_root=data_root, pipeline_name=name,
       pipeline_root=os.path.abspath(args.pipeline_root or os.path.join(folder, 'pipeline_root')),
       serving_dir=os.path.abspath(args.serving_dir or os.path.join(folder, 'serving_model')),
-      enable_cache=not args.no_cache, **settings(args))
-  if not args.data_root and args.dataset != DEFAULT_DATASET:
+      enable_cache=not args.no_cache, **settings_given)
+  if args.dataset:
     from data import download  # pylint: disable=g-import-not-at-top
     config = dataclasses.replace(config, data_root=download.fetch())
-  check_local_paths(config)
-  return dataclasses.replace(config, beam_pipeline_args=beam_presets.from_args(
-      args, input_images=count_files(config.data_root)))
+  return dataclasses.replace(
+      check_local_resources(config),
+      beam_pipeline_args=beam_presets.from_args(args, input_images=count_files(config.data_root)))
 
 
 def count_files(data_root: str) -> Optional[int]:
@@ -217,9 +261,11 @@ def _inside(path: str, folder: str) -> bool:
   return os.path.commonpath([path, folder]) == folder
 
 
-def check_local_paths(config: configs.PipelineConfig) -> None:
-  """Rejects outputs that would land among the input images, and a weights file that is missing:
-  the checks of a config against this machine's files, before minutes of work are spent."""
+def check_local_resources(config: configs.PipelineConfig) -> configs.PipelineConfig:
+  """The config with its data root's layout, once checked against this machine's files before
+  minutes of work are spent: outputs that would land among the input images, a weights file that
+  is missing or does not fit the model, a data root that is not a tree of class folders
+  (DataLayoutError)."""
   for flag, path in (('--pipeline-root', config.pipeline_root), ('--serving-dir', config.serving_dir)):
     if _inside(path, config.data_root):
       raise configs.ConfigError(
@@ -237,3 +283,5 @@ def check_local_paths(config: configs.PipelineConfig) -> None:
       weights_file.check(weights, config.alpha)
     except weights_file.WeightsFileError as e:
       raise configs.ConfigError(str(e)) from e
+  from components.image_example_gen import layout as layout_lib  # pylint: disable=g-import-not-at-top
+  return dataclasses.replace(config, layout=layout_lib.detect_layout(config.data_root))

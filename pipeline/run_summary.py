@@ -2,9 +2,11 @@
 import dataclasses
 import json
 import os
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
-from components.image_example_gen.summary import SUMMARY_FILE
+import tensorflow as tf
+
+from components.image_example_gen.summary import SUMMARY_FILE, describe_splits
 from pipeline import blessing_gate
 from pipeline import mlmd_runs
 from pipeline import tfma_results
@@ -27,6 +29,29 @@ class RunSummary:
   # What decided the gate against the last blessed model (blessing_gate.decision_numbers); empty
   # without a baseline.
   comparison: Dict[str, float] = dataclasses.field(default_factory=dict)
+  # Class name -> its test metrics ('images', 'recall', 'precision', 'auc').
+  per_class: Dict[str, Dict[str, float]] = dataclasses.field(default_factory=dict)
+  # (metric, lowest blessed value, paired significance) as the Evaluator was configured.
+  gate: Tuple[Optional[str], Optional[float], Optional[float]] = (None, None, None)
+  # (metric, compared with the baseline) of every threshold the model failed.
+  failures: List[Tuple[str, bool]] = dataclasses.field(default_factory=list)
+  # Where each split's images came from, with counts (summary.describe_splits).
+  splits: str = ''
+
+
+def _splits(examples) -> str:
+  if examples is None:
+    return ''
+  with tf.io.gfile.GFile(os.path.join(examples.uri, SUMMARY_FILE)) as f:
+    return describe_splits(json.load(f))
+
+
+def _per_class(evaluation, examples) -> Dict[str, Dict[str, float]]:
+  if evaluation is None or examples is None or 'class_names' not in examples.custom_properties:
+    return {}
+  names = json.loads(examples.custom_properties['class_names'].string_value)
+  return {names[class_id]: metrics for class_id, metrics in sorted(
+      tfma_results.per_class_metrics(evaluation.uri, len(names)).items())}
 
 
 def from_run(run: mlmd_runs.Run) -> RunSummary:
@@ -49,7 +74,11 @@ def from_run(run: mlmd_runs.Run) -> RunSummary:
           key: examples.custom_properties[key].int_value
           for key in FILE_COUNTS if key in examples.custom_properties},
       image_summary_path=os.path.join(examples.uri, SUMMARY_FILE) if examples else None,
-      comparison=blessing_gate.decision_numbers(evaluation.uri) if evaluation else {})
+      comparison=blessing_gate.decision_numbers(evaluation.uri) if evaluation else {},
+      per_class=_per_class(evaluation, examples),
+      gate=tfma_results.gate_settings(evaluation.uri) if evaluation else (None, None, None),
+      failures=tfma_results.failed_metrics(evaluation.uri) if evaluation else [],
+      splits=_splits(examples))
 
 
 def summarize(metadata_path: str, run_id: Optional[str] = None) -> RunSummary:
@@ -58,9 +87,79 @@ def summarize(metadata_path: str, run_id: Optional[str] = None) -> RunSummary:
   return from_run(mlmd_runs.find_run(mlmd_runs.open_store(metadata_path), run_id))
 
 
+def training_record(run: mlmd_runs.Run) -> Dict[str, object]:
+  """What the Trainer wrote of its training (trainer.HISTORY_FILE): the per-epoch metrics, the
+  hyperparameters and whether the Tuner chose them, the best epoch, the class weights."""
+  model_run = run.output('Trainer', 'ModelRun')
+  path = os.path.join(model_run.uri, 'history.json') if model_run else None
+  if not path or not tf.io.gfile.exists(path):
+    return {}
+  with tf.io.gfile.GFile(path) as f:
+    return json.load(f)
+
+
+def tuner_trials(run: mlmd_runs.Run) -> List[Dict[str, object]]:
+  """The Tuner's completed trials, best first: {'trial_id', 'score', <hyperparameter>: value}."""
+  results = run.output('Tuner', 'TunerResults')
+  path = os.path.join(results.uri, 'tuner_results.json') if results else None
+  if not path or not tf.io.gfile.exists(path):
+    return []
+  with tf.io.gfile.GFile(path) as f:
+    return json.load(f)
+
+
 def trainer_config(run: mlmd_runs.Run) -> Dict[str, object]:
   """The Trainer's custom_config (class names and hyperparameters) of this run's Trainer."""
   trainer = run.executions.get('Trainer')
   if trainer is None or 'custom_config' not in trainer.custom_properties:
     return {}
   return json.loads(trainer.custom_properties['custom_config'].string_value or '{}')
+
+
+# How the run's output names the Evaluator's metrics.
+METRIC_NAMES = {blessing_gate.ACCURACY: 'accuracy',
+                blessing_gate.BALANCED_ACCURACY: 'balanced accuracy',
+                blessing_gate.MACRO_F1: 'macro-F1'}
+
+
+def decision_lines(summary: RunSummary) -> List[str]:
+  """Why the model was or was not blessed, with the numbers: the test metrics, the absolute gate
+  and the comparison with the last blessed model, each passed or FAILED as TFMA decided."""
+  if summary.blessed is None:
+    return ['no model was evaluated']
+  metrics = summary.test_metrics
+  lines = ['test split ({} images): {}'.format(
+      int(metrics.get('example_count', 0)), ', '.join(
+          f'{label} {metrics[name]:.4f}' for name, label in METRIC_NAMES.items()
+          if name in metrics))]
+  if summary.per_class:
+    lines.append('recall per class: ' + ', '.join(
+        f"{name} {values['recall']:.3f}" for name, values in summary.per_class.items()
+        if 'recall' in values))
+  failed = {name for name, is_diff in summary.failures if not is_diff}
+  metric, minimum, significance = summary.gate
+  if metric is not None and minimum is not None:
+    num_classes = len(summary.per_class) or 2
+    chance = 1 / num_classes
+    halfway = abs(minimum - round(chance + (1 - chance) / 2, 4)) < 1e-9
+    value = metrics.get(metric)
+    lines.append('gate: {} {} {} {:g}{}: {}'.format(
+        METRIC_NAMES.get(metric, metric), 'n/a' if value is None else f'{value:.4f}',
+        '<' if metric in failed else '>=', minimum,
+        f' (halfway from chance, {chance:.3g} for {num_classes} classes, to 1)' if halfway else '',
+        'FAILED' if metric in failed else 'passed'))
+  compared_failed = any(is_diff for _, is_diff in summary.failures)
+  if summary.comparison:
+    numbers = summary.comparison
+    if significance is not None and 'paired_worse_p_value' in numbers:
+      detail = (f"{int(numbers.get('candidate_wins', 0))} test images right that it got wrong, "
+                f"{int(numbers.get('candidate_losses', 0))} wrong that it got right, paired "
+                f"p = {numbers['paired_worse_p_value']:.3g} "
+                f"{'<' if compared_failed else '>='} {significance:g}")
+    else:
+      detail = ', '.join(f'{name} {value:+.4f}' for name, value in sorted(numbers.items()))
+    lines.append(f"against the last blessed model: {detail}: "
+                 f"{'FAILED (worse)' if compared_failed else 'passed'}")
+  elif summary.blessed is not None:
+    lines.append('against the last blessed model: none yet (a first model), nothing to compare')
+  return lines

@@ -9,6 +9,7 @@ import kubeflow_runner
 from tests.trees import SAMPLE_DATA
 
 IMAGE = 'us-docker.pkg.dev/proj/repo/cats-dogs-tfx:test'
+WEIGHTS = 'gs://bucket/weights/mobilenet_v2_1.0_no_top.h5'  # read by the containers only
 PIPELINE_ROOT = 'gs://bucket/tfx'
 SERVING_DIR = 'gs://bucket/serving_model'
 RESOLVER = 'latest_blessed_model_resolver'
@@ -28,7 +29,10 @@ UPSTREAM = {
     'EmbeddingDriftGate': {'ImageExampleGen', RESOLVER},
     'Transform': {'ImageExampleGen', 'ImageSchema', 'LabelBalance', 'ExampleValidator',
                   'DriftGate', 'EmbeddingDriftGate'},
-    'Trainer': {'ImageExampleGen', 'ImageSchema', 'Transform'},
+    'FeatureExtractor': {'Transform'},
+    'BaseFeatures': {'ImageExampleGen', 'FeatureExtractor'},
+    'Tuner': {'BaseFeatures'},
+    'Trainer': {'BaseFeatures', 'ImageSchema', 'Transform', 'Tuner'},
     RESOLVER: set(),
     'Evaluator': {'ImageExampleGen', 'Trainer', RESOLVER},
     'TFLiteCheck': {'ImageExampleGen', 'Transform', 'Trainer', 'Evaluator'},
@@ -54,7 +58,7 @@ def _compile(tmp_path, *flags):
 @pytest.fixture(scope='module')
 def spec(tmp_path_factory):
   return _compile(
-      tmp_path_factory.mktemp('kfp'), '--data-root', SAMPLE_DATA, '--dataset', 'sample',
+      tmp_path_factory.mktemp('kfp'), '--data-root', SAMPLE_DATA, '--weights', WEIGHTS,
       '--beam-preset', 'dataflow', '--dataflow-project', 'proj', '--dataflow-region',
       'europe-west4', '--temp-location', 'gs://bucket/tmp', '--beam-arg=--max_num_workers=4')
 
@@ -80,8 +84,8 @@ def test_every_component_runs_in_the_image(spec):
   assert {c['image'] for c in containers} == {IMAGE}
 
 
-@pytest.mark.parametrize('component',
-                         ['ImageExampleGen', 'StatisticsGen', 'Transform', 'Evaluator'])
+@pytest.mark.parametrize('component', ['ImageExampleGen', 'StatisticsGen', 'Transform',
+                                       'BaseFeatures', 'Evaluator'])
 def test_beam_components_get_the_preset_and_extra_args(spec, component):
   args = spec['deploymentSpec']['executors'][f'{component}_executor']['container']['args']
   assert args[-len(DATAFLOW_ARGS) - 1:] == DATAFLOW_ARGS + ['--max_num_workers=4']
@@ -91,9 +95,22 @@ def test_module_files_and_paths_are_the_images_and_the_buckets(spec):
   root = kubeflow_runner.IMAGE_PROJECT_ROOT
   assert _parameter(spec, 'Transform', 'module_file') == f'{root}/components/modules/preprocessing.py'
   assert _parameter(spec, 'Trainer', 'module_file') == f'{root}/components/modules/trainer.py'
+  assert _parameter(spec, 'Tuner', 'module_file') == f'{root}/components/modules/tuner.py'
   assert SERVING_DIR in _parameter(spec, 'Pusher', 'push_destination')
   assert _parameter(spec, 'ImageExampleGen', 'input_base') == SAMPLE_DATA
-  assert json.loads(_parameter(spec, 'Trainer', 'custom_config'))['image_size'] == 96  # 'sample'
+  trainer_config = json.loads(_parameter(spec, 'Trainer', 'custom_config'))
+  assert (trainer_config['image_size'], trainer_config['weights']) == (160, WEIGHTS)  # transfer
+  assert _parameter(spec, 'FeatureExtractor', 'weights') == WEIGHTS
+
+
+def test_the_pipeline_name_comes_from_the_data_root(tmp_path):
+  spec = _compile(tmp_path, '--data-root', 'gs://bucket/My_Flowers', '--class-names',
+                  'rose,tulip', '--layout', 'train,validation,test')
+  assert spec['pipelineInfo']['name'] == 'my-flowers'
+  input_config = json.loads(_parameter(spec, 'ImageExampleGen', 'input_config'))
+  assert input_config['splits'][0]['pattern'] == '*/*/*'
+  custom_config = json.loads(_parameter(spec, 'ImageExampleGen', 'custom_config'))
+  assert custom_config['custom_config']['value']['split_folders'] == ['train', 'validation', 'test']
 
 
 def test_dockerfile_puts_the_project_where_the_spec_looks():
@@ -115,6 +132,7 @@ def test_class_names_compile_without_reading_the_data_root(tmp_path):
     (['--pipeline-root', 'runs/root'], 'is a local path'),
     (['--class-names', 'cats'], 'fewer than two classes'),
     (['--layout', 'class'], '--layout needs --class-names'),
+    (['--class-names', 'a,b', '--layout', 'validation,test'], 'neither "class" nor train'),
     (['--pipeline-name', 'cats_dogs'], 'not a Kubeflow pipeline name'),
 ])
 def test_bad_flags_are_usage_errors(capsys, flags, message):

@@ -153,7 +153,7 @@ def test_fine_tuning_a_cnn_is_a_clear_error():
 
 def _config(*argv):
   args = local_runner.build_parser().parse_args(
-      ['--dataset', 'cats_and_dogs_filtered', '--data-root', SAMPLE_DATA, *argv])
+      ['--recipe', 'transfer', '--data-root', SAMPLE_DATA, *argv])
   return local_runner.config_from_args(args)
 
 
@@ -161,9 +161,9 @@ def test_model_flag_reaches_the_trainer_with_its_learning_rate():
   config = _config('--model', 'cnn_augmented_scaled')
   custom = config.trainer_custom_config(['cats', 'dogs'])
   assert (custom['model'], custom['learning_rate']) == ('cnn_augmented_scaled', 1e-3)
-  # The transfer model keeps the preset's rate; --learning-rate wins for every model.
+  # The transfer model keeps the recipe's rate; --learning-rate wins for every model.
   default = _config().trainer_custom_config(['cats', 'dogs'])
-  assert (default['model'], default['learning_rate']) == ('mobilenet_v2', 1e-4)
+  assert (default['model'], default['learning_rate']) == ('mobilenet_v2', 1e-3)
   assert _config('--model', 'small_cnn', '--learning-rate', '0.01').learning_rate == 0.01
   assert _config('--model', 'mobilenet_v2', '--fine-tune-epochs', '2').fine_tune_epochs == 2
 

@@ -30,41 +30,83 @@ def _eval_config(pipeline) -> tfma.EvalConfig:
   return json_format.Parse(evaluator.exec_properties['eval_config'], tfma.EvalConfig())
 
 
+def _metric(pipeline, class_name):
+  return next(m for spec in _eval_config(pipeline).metrics_specs for m in spec.metrics
+              if m.class_name == class_name)
+
+
 def test_components_and_data_checks_before_training(tmp_path):
-  pipeline = create_pipeline(_config(tmp_path, accuracy_threshold=0.93))
+  pipeline = create_pipeline(_config(tmp_path, gate_threshold=0.93))
   by_id = {c.id: c for c in pipeline.components}
   assert set(by_id) == {'ImageExampleGen', 'StatisticsGen', 'SchemaGen', 'ImageSchema',
                         'LabelBalance', 'ExampleValidator', 'baseline_statistics_resolver',
                         'DistributionValidator', 'DriftGate', 'AcceptedStatistics', 'Transform',
-                        'Trainer', 'latest_blessed_model_resolver', 'EmbeddingDriftGate',
-                        'Evaluator', 'TFLiteCheck', 'Pusher'}
+                        'FeatureExtractor', 'BaseFeatures', 'Tuner', 'Trainer',
+                        'latest_blessed_model_resolver', 'EmbeddingDriftGate', 'Evaluator',
+                        'TFLiteCheck', 'Pusher'}
   # The curated schema (SchemaGen's plus the image properties' domains) is the one used.
   for consumer in ('ExampleValidator', 'Transform', 'Trainer'):
     assert 'ImageSchema' in {node.id for node in by_id[consumer].upstream_nodes}
   assert {'LabelBalance', 'ExampleValidator', 'DriftGate', 'EmbeddingDriftGate'} <= {
       node.id for node in by_id['Transform'].upstream_nodes}
+  # The frozen base's features, computed once by TFX's BulkInferrer on every split, feed the
+  # Tuner and the Trainer; the Tuner's best hyperparameters feed the Trainer.
+  assert by_id['BaseFeatures'].inputs['model'].producer_component_id == 'FeatureExtractor'
+  assert json.loads(by_id['BaseFeatures'].exec_properties['data_spec']) == {}  # every split
+  for consumer in ('Tuner', 'Trainer'):
+    assert by_id[consumer].inputs['examples'].producer_component_id == 'BaseFeatures'
+  assert by_id['Trainer'].inputs['hyperparameters'].producer_component_id == 'Tuner'
+  assert by_id['Evaluator'].inputs['examples'].producer_component_id == 'ImageExampleGen'
   # The embedding gate compares with the latest blessed model, the Evaluator's baseline too.
   assert 'latest_blessed_model_resolver' in {
       node.id for node in by_id['EmbeddingDriftGate'].upstream_nodes}
   assert json.loads(by_id['Evaluator'].exec_properties['example_splits']) == ['test']
   trainer_config = json.loads(by_id['Trainer'].exec_properties['custom_config'])
   assert trainer_config['class_names'] == ['cats', 'dogs']  # label id i -> class_names[i]
+  assert trainer_config['trains_on_features'] is True
+  assert json.loads(by_id['Tuner'].exec_properties['custom_config']) == trainer_config
   # The module files are used where installed, and the cache sees their code (module_files.py).
   for user, module_file in (('Transform', configs.TRANSFORM_MODULE_FILE),
-                            ('Trainer', configs.TRAINER_MODULE_FILE)):
+                            ('Trainer', configs.TRAINER_MODULE_FILE),
+                            ('Tuner', configs.TUNER_MODULE_FILE)):
     properties = by_id[user].exec_properties
     assert properties['module_file'] == module_file and not properties.get('module_path')
     assert not by_id[user]._pip_dependencies  # pylint: disable=protected-access  (no wheel to build)
     assert json.loads(properties['custom_config'])[module_files.FINGERPRINT_KEY] == (
         module_files.fingerprint())
+  assert by_id['FeatureExtractor'].exec_properties['module_fingerprint'] == (
+      module_files.fingerprint())
   assert 'UNSUPPORTED_DO_NOT_PACKAGE_USER_MODULES' not in os.environ  # only while constructing
-  metrics = _eval_config(pipeline).metrics_specs[0].metrics
-  assert metrics[1].threshold.value_threshold.lower_bound.value == 0.93
+  # The gate: balanced accuracy by default, on the whole test split only.
+  gated = _metric(pipeline, 'ClassBalancedAccuracy')
+  (overall,) = gated.per_slice_thresholds
+  assert list(overall.slicing_specs) == [tfma.SlicingSpec()]
+  assert overall.threshold.value_threshold.lower_bound.value == 0.93
+  assert not _metric(pipeline, 'SparseCategoricalAccuracy').per_slice_thresholds
   # The default gate against the last blessed model is the paired test (tests/test_blessing_gate.py).
-  assert not metrics[1].threshold.HasField('change_threshold')
-  assert metrics[2].class_name == 'PairedAccuracyTest'
+  assert not gated.threshold.HasField('change_threshold')
+  assert _metric(pipeline, 'PairedAccuracyTest').per_slice_thresholds
   assert pipeline.metadata_connection_config.sqlite.filename_uri == str(
       tmp_path / 'root' / 'metadata.sqlite')
+
+
+def test_images_train_without_features_or_tuner(tmp_path):
+  """A base trained from scratch (the sample's recipe) or --per-epoch-augmentation: the Trainer
+  reads the ExampleGen's examples; no feature pass, no Tuner. --tuner-trials 0: no Tuner."""
+  for settings in (dict(weights='none'), dict(per_epoch_augmentation=True)):
+    by_id = {c.id: c for c in create_pipeline(_config(tmp_path, **settings)).components}
+    assert not {'FeatureExtractor', 'BaseFeatures', 'Tuner'} & set(by_id)
+    assert by_id['Trainer'].inputs['examples'].producer_component_id == 'ImageExampleGen'
+    assert 'hyperparameters' not in by_id['Trainer'].inputs
+  by_id = {c.id: c for c in create_pipeline(_config(tmp_path, tuner_trials=0)).components}
+  assert 'Tuner' not in by_id and 'BaseFeatures' in by_id
+
+
+def test_the_gate_metric_and_its_default_threshold(tmp_path):
+  pipeline = create_pipeline(_config(tmp_path, gate_metric='accuracy'))
+  (overall,) = _metric(pipeline, 'SparseCategoricalAccuracy').per_slice_thresholds
+  assert overall.threshold.value_threshold.lower_bound.value == 0.75  # 2 classes: halfway
+  assert not _metric(pipeline, 'ClassBalancedAccuracy').per_slice_thresholds
 
 
 def test_one_vs_rest_metrics_cover_every_class(tmp_path):
@@ -74,6 +116,8 @@ def test_one_vs_rest_metrics_cover_every_class(tmp_path):
   pipeline = create_pipeline(_config(tmp_path, data_root=str(tmp_path / 'data')))
   binarize = _eval_config(pipeline).metrics_specs[1].binarize
   assert list(binarize.class_ids.values) == [0, 1, 2]
+  (overall,) = _metric(pipeline, 'ClassBalancedAccuracy').per_slice_thresholds
+  assert overall.threshold.value_threshold.lower_bound.value == round(1 / 3 + 1 / 3, 4)
 
 
 def test_drift_check_compares_training_statistics_with_the_last_accepted(tmp_path):
@@ -112,6 +156,7 @@ def test_a_run_does_not_import_tfx_v1():
   out ``tfx.v1``: it also imports TFX's Google Cloud extensions, ~4 s and ~140 MiB per process.
   (In this test process, so it also fails when a test module imports tfx.v1.)"""
   for module in ('local_runner', 'pipeline.pipeline', 'tfx.orchestration.local.local_dag_runner',
-                 'components.modules.trainer', 'components.modules.preprocessing'):
+                 'components.modules.trainer', 'components.modules.tuner',
+                 'components.modules.preprocessing'):
     importlib.import_module(module)
   assert not {'tfx.v1', 'google.cloud.aiplatform'} & set(sys.modules)

@@ -15,7 +15,7 @@ with h5py instead (no model is built, no TensorFlow is imported):
 The image size cannot be checked: convolution weights do not depend on it (a no_top file built at
 224 px loads at 96 or 160 px alike) and the file does not record the size it was trained at.
 """
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 # Keras' MobileNetV2 widths (the ones it has ImageNet weights for); others build but have none.
 KNOWN_ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
@@ -85,6 +85,16 @@ def describe(top: bool, first: int, last: int) -> str:
   return (f'MobileNetV2 {"include_top (with the ImageNet classifier)" if top else "no_top"} file '
           f'of alpha {widths[0] if widths else "unknown"} ({FIRST_CONV} has {first} filters, '
           f'{LAST_PROJECT} {last})')
+
+
+def alpha_of(path: str) -> Optional[float]:
+  """The width of a MobileNetV2 weights file, so that --weights alone picks --alpha; None when the
+  file is not one of a known width (``check`` then says what it is)."""
+  try:
+    _, first, last = inspect_file(path)
+  except WeightsFileError:
+    return None
+  return next((alpha for alpha in KNOWN_ALPHAS if expected_filters(alpha) == (first, last)), None)
 
 
 def check(path: str, alpha: float) -> None:

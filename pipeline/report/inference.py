@@ -24,6 +24,23 @@ def read_examples(examples: metadata_store_pb2.Artifact, split: str,
   return [tf.train.Example.FromString(record.numpy()) for record in dataset]
 
 
+def examples_per_class(examples: metadata_store_pb2.Artifact, split: str, num_classes: int,
+                       per_class: int) -> List[List[tf.train.Example]]:
+  """The first ``per_class`` examples of every class of ``split``, read until each class has them
+  (the examples are not in random order: the first few hundred may all be of one class)."""
+  split_uri = os.path.join(examples.uri, f'Split-{split}')
+  files = sorted(tf.io.gfile.glob(os.path.join(split_uri, '*')))
+  chosen = [[] for _ in range(num_classes)]
+  for record in tf.data.TFRecordDataset(files, compression_type='GZIP'):
+    example = tf.train.Example.FromString(record.numpy())
+    of_class = chosen[feature_value(example, features.LABEL_KEY)]
+    if len(of_class) < per_class:
+      of_class.append(example)
+      if all(len(c) == per_class for c in chosen):
+        break
+  return chosen
+
+
 def feature_value(example: tf.train.Example, key: str):
   feature = example.features.feature[key]
   return (feature.bytes_list.value or feature.int64_list.value or feature.float_list.value)[0]

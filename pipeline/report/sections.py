@@ -3,7 +3,7 @@ the data checks, the model and its training, the evaluation, and the components'
 import html
 import json
 import os
-from typing import List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from ml_metadata.proto import metadata_store_pb2
 from tensorflow_metadata.proto.v0 import anomalies_pb2
@@ -38,10 +38,13 @@ def verdict(summary: RunSummary, run: mlmd_runs.Run) -> str:
             'why. The sections below show what ran before.</p>')
   if summary.blessed is None:
     return '<p>No model was evaluated in this run.</p>'
+  why = '<ul>' + ''.join(f'<li>{html.escape(line)}</li>'
+                          for line in run_summary.decision_lines(summary)) + '</ul>'
   if not summary.blessed:
-    return '<p class="bad">Model NOT blessed; nothing was pushed.</p>'
+    return '<p class="bad">Model NOT blessed; nothing was pushed.</p>' + why
   destination = pushed.custom_properties['pushed_destination'].string_value if pushed else ''
-  return f'<p class="ok">Model blessed and pushed to <code>{html.escape(destination)}</code>.</p>'
+  return (f'<p class="ok">Model blessed and pushed to <code>{html.escape(destination)}</code>.'
+          '</p>' + why)
 
 
 def data(page: Page, examples: metadata_store_pb2.Artifact,
@@ -51,12 +54,10 @@ def data(page: Page, examples: metadata_store_pb2.Artifact,
     image_summary = json.load(f)
   counts = image_summary['counts']
   skipped = [[s['path'], s['reason']] for s in image_summary['skipped']]
-  train = inference.read_examples(examples, 'train', limit=400)
-  rows = []
-  for label, name in enumerate(class_names):  # thumbnails of the images shown only
-    of_class = [e for e in train if inference.feature_value(e, features.LABEL_KEY) == label]
-    rows.append((name, [(inference.thumbnail(inference.feature_value(e, features.IMAGE_KEY)), '')
-                        for e in of_class[:GRID_COLUMNS]]))
+  per_class = inference.examples_per_class(examples, 'train', len(class_names), GRID_COLUMNS)
+  rows = [(name, [(inference.thumbnail(inference.feature_value(e, features.IMAGE_KEY)), '')
+                  for e in of_class]) for name, of_class in zip(class_names, per_class)]
+  train = [example for of_class in per_class for example in of_class]
   page.section(
       'Data',
       f"<p>{image_summary['images_used']} of {image_summary['files_seen']} files used, "
@@ -85,24 +86,46 @@ def data_checks(page: Page, run: mlmd_runs.Run) -> None:
                    page, run.output('EmbeddingDriftGate', EmbeddingDriftReport.TYPE_NAME)))
 
 
+def _hyperparameters(run: mlmd_runs.Run, record: Dict[str, Any]) -> str:
+  """What chose the head's hyperparameters (the Tuner's trials, or the recipe) and the epochs."""
+  trials = run_summary.tuner_trials(run)
+  names = sorted(record['hyperparameters'])
+  source = (f"the best of the Tuner's {len(trials)} trials" if record.get('tuned')
+            else "the recipe's (no tuning)")
+  text = (', '.join(f"{name} {record['hyperparameters'][name]:.4g}" for name in names)
+          + f': {source}')
+  if record.get('best_epoch'):
+    text += (f"; the head trained until its eval loss stopped improving, epoch "
+             f"{record['best_epoch']} of {len(record['history'].get('loss', []))} kept")
+  rows = [[t['trial_id'], f"{t['score']:.4f}"] + [f'{t.get(name, 0):.4g}' for name in names]
+          for t in trials]
+  return (f'<h3>Hyperparameters</h3><p>{html.escape(text)}.</p>'
+          + (table(['trial', 'class-balanced eval loss'] + names, rows) if rows else ''))
+
+
 def training(page: Page, run: mlmd_runs.Run, train: List[tf.train.Example]) -> None:
-  """The Trainer's settings, the augmentation on one image, and the training curves."""
+  """The Trainer's settings, what chose the head's hyperparameters, the class weights, the
+  augmentation on one image, and the training curves."""
   trainer_config = run_summary.trainer_config(run)
+  record = run_summary.training_record(run)
   if trainer_config:
     page.section('Model and training',
                  table(['setting', 'value'], sorted(
                      (k, v) for k, v in trainer_config.items() if k != 'class_names')))
-    if train:
-      page.parts.append('<h3>Augmentation (one image, five random flips and rotations)</h3>' +
-                        page.picture('augmentation.png', charts.augmentation_preview(
-                            inference.feature_value(train[0], features.IMAGE_KEY),
-                            trainer_config['image_size'], trainer_config['rotation_factor']),
-                                     'augmentation preview'))
-  model_run = run.output('Trainer', 'ModelRun')
-  history_path = os.path.join(model_run.uri, 'history.json') if model_run else None
-  if history_path and tf.io.gfile.exists(history_path):
-    with tf.io.gfile.GFile(history_path) as f:
-      history = json.load(f)['history']
+  if record.get('hyperparameters'):
+    page.parts.append(_hyperparameters(run, record))
+  if record.get('class_weights'):
+    page.parts.append('<p>Class weights in the training loss (every class weighs the same): '
+                      + html.escape(', '.join(f'{name} {weight:.3g}' for name, weight in
+                                              record['class_weights'].items())) + '</p>')
+  if trainer_config and train:
+    page.parts.append('<h3>Augmentation (one image, five random flips and rotations)</h3>' +
+                      page.picture('augmentation.png', charts.augmentation_preview(
+                          inference.feature_value(train[0], features.IMAGE_KEY),
+                          trainer_config['image_size'], trainer_config['rotation_factor']),
+                                   'augmentation preview'))
+  history = record.get('history')
+  if history:
     epochs = [[i + 1] + [f'{history[k][i]:.4f}' for k in sorted(history)]
               for i in range(len(history.get('loss', [])))]
     page.parts.append('<h3>Training curves</h3>' + page.picture(
@@ -122,6 +145,12 @@ def evaluation(page: Page, run: mlmd_runs.Run, summary: RunSummary,
   parts.append('<p class="ok">Blessed: every threshold passed.</p>' if not reasons else
                '<p class="bad">Not blessed:</p><ul>' + ''.join(
                    f'<li>{html.escape(r)}</li>' for r in reasons) + '</ul>')
+  if summary.per_class:
+    parts.append('<h3>Per class (test split)</h3>' + table(
+        ['class', 'test images', 'recall', 'precision', 'AUC (one vs rest)'],
+        [[name, int(m.get('images', 0)), f"{m.get('recall', 0):.4f}",
+          f"{m.get('precision', 0):.4f}", f"{m['auc']:.4f}" if 'auc' in m else '-']
+         for name, m in summary.per_class.items()]))
   if summary.comparison:
     parts.append('<p>Against the last blessed model, on the same test images:</p>' + table(
         ['number', 'value'], [[k, f'{v:.4g}'] for k, v in sorted(summary.comparison.items())]))
