@@ -28,6 +28,9 @@ BALANCED_ACCURACY, MACRO_F1 = 'balanced_accuracy', 'macro_f1'
 # --gate-metric's choices -> the Evaluator's metric names.
 GATE_METRICS = {'balanced_accuracy': BALANCED_ACCURACY, 'accuracy': ACCURACY,
                 'macro_f1': MACRO_F1}
+# The Evaluator's metric names -> their TFMA MetricConfig class names (overall_metrics).
+METRIC_CLASSES = {ACCURACY: 'SparseCategoricalAccuracy',
+                  BALANCED_ACCURACY: 'ClassBalancedAccuracy', MACRO_F1: 'MacroF1'}
 
 
 def overall_metrics(gate_metric: str, minimum: float, gate: str) -> List[object]:
@@ -37,11 +40,9 @@ def overall_metrics(gate_metric: str, minimum: float, gate: str) -> List[object]
   the baseline's on any slice."""
   import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
   from components import class_metrics  # pylint: disable=g-import-not-at-top
-  configs = {
-      ACCURACY: tfma.MetricConfig(class_name='SparseCategoricalAccuracy'),
-      **{name: tfma.MetricConfig(class_name=metric.__name__, module=metric.__module__)
-         for name, metric in ((BALANCED_ACCURACY, class_metrics.ClassBalancedAccuracy),
-                              (MACRO_F1, class_metrics.MacroF1))}}
+  configs = {name: tfma.MetricConfig(class_name=class_name,
+                                     module='' if name == ACCURACY else class_metrics.__name__)
+             for name, class_name in METRIC_CLASSES.items()}
   gated = configs[GATE_METRICS[gate_metric]]
   gated.per_slice_thresholds.append(tfma.PerSliceMetricThreshold(
       slicing_specs=[tfma.SlicingSpec()], threshold=tfma.MetricThreshold(

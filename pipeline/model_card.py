@@ -52,8 +52,10 @@ def _data_checks(run: mlmd_runs.Run) -> List[str]:
   accepted = run.output('AcceptedStatistics', 'ExampleStatistics')
   lines = []
   if balance is not None:
-    lines.append(f"- Class balance (LabelBalance): worst max/min class ratio "
-                 f"{balance.custom_properties['worst_ratio'].double_value:.2f}.")
+    lines.append(f"- Class balance (LabelBalance): training split max/min images per class "
+                 f"{balance.custom_properties['train_ratio'].double_value:.2f}"
+                 + (f", {balance.custom_properties['warnings'].int_value} warning(s) in the run's "
+                    'report' if balance.custom_properties['warnings'].int_value else '') + '.')
   anomalies = run.output('ExampleValidator', 'ExampleAnomalies')
   if anomalies is not None:
     lines.append(f'- Schema anomalies (ExampleValidator): recorded in `{anomalies.uri}`.')
@@ -75,7 +77,8 @@ def markdown_card(version: ModelVersion, run: mlmd_runs.Run) -> str:
   d = version.details
   settings, data, tflite = d['trainer'], d['data'], d['tflite']
   sample = SAMPLE_DATA_MARK in data['root']
-  lines = [f'# Model card: cats vs dogs, version {version.version}', '',
+  names = d['class_names']
+  lines = [f"# Model card: {len(names)}-class image classifier, version {version.version}", '',
            f"Pushed {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(version.pushed_at))} by "
            f"pipeline run `{version.run_id}`"
            + (f', republished from version {version.rollback_of} (rollback)'
@@ -90,7 +93,8 @@ def markdown_card(version: ModelVersion, run: mlmd_runs.Run) -> str:
            f'`{tflite_export.TFLITE_DIR}/{tflite_export.CONTRACT_FILE}`.', '',
            '## Intended use and limits', '',
            '- Classifies a photo as one of the classes above; it always answers one of them, also '
-           'for a photo of neither or of both.',
+           'for a photo of none of them (the `serving_image_embedding` signature and predict.py '
+           'flag such photos as out of distribution).',
            '- Any image size; the image is resized to a square, so the aspect ratio is not kept.',
            '- Measured on the test split below only; the interval says how little a small test '
            'split can tell.']
@@ -106,16 +110,26 @@ def markdown_card(version: ModelVersion, run: mlmd_runs.Run) -> str:
                 for split, counts in data['counts'].items()]),
             *_data_checks(run),
             '## Test metrics', '']
+  overall = d['test_metrics'].get('overall', {})
+  total = int(overall.get('example_count', 0))
+  if 'sparse_categorical_accuracy' in overall:
+    low, high = wilson_interval(overall['sparse_categorical_accuracy'] * total, total)
+    lines += _table(['test images', 'accuracy (95 % interval, Wilson)', 'balanced accuracy',
+                     'macro-F1'],
+                    [[total, f"{overall['sparse_categorical_accuracy']:.4f} ({low:.3f} - "
+                      f"{high:.3f})", f"{overall.get('balanced_accuracy', float('nan')):.4f}",
+                      f"{overall.get('macro_f1', float('nan')):.4f}"]])
   rows = []
-  for name, metrics in d['test_metrics'].items():
-    total = int(metrics.get('example_count', 0))
-    accuracy = metrics.get('sparse_categorical_accuracy')
-    if accuracy is None:
-      continue
-    low, high = wilson_interval(accuracy * total, total)
-    rows.append([name, total, f'{accuracy:.4f}', f'{low:.3f} - {high:.3f}'])
-  lines += _table(['slice', 'test images', 'accuracy', '95 % interval (Wilson)'], rows)
+  for name, metrics in d.get('per_class', {}).items():
+    images = int(metrics.get('images', 0))
+    low, high = wilson_interval(metrics.get('recall', 0) * images, images)
+    rows.append([name, images, f"{metrics.get('recall', 0):.4f} ({low:.3f} - {high:.3f})",
+                 f"{metrics.get('precision', 0):.4f}",
+                 f"{metrics['auc']:.4f}" if 'auc' in metrics else '-'])
+  lines += _table(['class', 'test images', 'recall (95 % interval)', 'precision',
+                   'AUC (one vs rest)'], rows)
   lines += [f"Blessing: {'blessed' if d['blessed'] else 'NOT blessed'}, {d['blessing_reason']}."]
+  lines += [f'- {line}' for line in d.get('decision', [])]
   if d['against_last_blessed']:
     lines.append('Against the last blessed model on the same test images: ' + ', '.join(
         f'{k} {v:.4g}' for k, v in sorted(d['against_last_blessed'].items())) + '.')
@@ -128,6 +142,20 @@ def markdown_card(version: ModelVersion, run: mlmd_runs.Run) -> str:
               f"On the same {tflite['example_count']} test images; the two agree on "
               f"{tflite['agreement']:.1%} of them; allowed accuracy drop "
               f"{tflite['max_accuracy_drop']}.", '']
+  training = d.get('training', {})
+  if training.get('hyperparameters'):
+    chosen = ', '.join(f'{name} {value:.4g}' for name, value in
+                       sorted(training['hyperparameters'].items()))
+    lines += ['## Training', '',
+              f"Head hyperparameters: {chosen} ("
+              + (f"the best of the Tuner's {training['tuner_trials']} trials"
+                 if training.get('tuner_trials') else "the recipe's; not tuned") + ')'
+              + (f"; best epoch {training['best_epoch']} kept (early stopping on the "
+                 'class-balanced eval loss)' if training.get('best_epoch') else '') + '.']
+    if training.get('class_weights'):
+      lines.append('Class weights in the training loss: ' + ', '.join(
+          f'{name} {weight:.3g}' for name, weight in training['class_weights'].items()) + '.')
+    lines.append('')
   lines += ['## Trainer settings', '', *_table(['setting', 'value'], sorted(settings.items()))]
   return '\n'.join(lines)
 

@@ -81,6 +81,7 @@ def what_made_it(run: mlmd_runs.Run, pushed=None) -> Dict[str, Any]:
     if f'label={label}' in per_slice:
       per_slice[f'label={label} ({name})'] = per_slice.pop(f'label={label}')
   reasons = tfma_results.blessing_reasons(evaluation.uri) if evaluation else []
+  record = run_summary.training_record(run)
   return {
       'run_id': run.run_id,
       'data': {
@@ -96,6 +97,14 @@ def what_made_it(run: mlmd_runs.Run, pushed=None) -> Dict[str, Any]:
       'trainer': {k: v for k, v in settings.items() if k != 'class_names'},
       'class_names': class_names,
       'test_metrics': per_slice,
+      'per_class': summary.per_class,
+      'decision': run_summary.decision_lines(summary),
+      'training': {
+          'hyperparameters': record.get('hyperparameters', {}),
+          'tuner_trials': len(run_summary.tuner_trials(run)) if record.get('tuned') else 0,
+          'best_epoch': record.get('best_epoch'),
+          'class_weights': record.get('class_weights', {}),
+      },
       'blessed': summary.blessed,
       'blessing_reason': (f'every TFMA threshold passed ({_thresholds(run)})' if summary.blessed
                           else '; '.join(reasons) or 'not evaluated'),

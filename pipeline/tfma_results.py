@@ -2,7 +2,6 @@
 was not blessed. Read by the run summary and the run report."""
 import json
 import os
-import re
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
@@ -10,6 +9,7 @@ import tensorflow as tf
 import tensorflow_model_analysis as tfma
 
 from components import class_metrics
+from pipeline import blessing_gate
 
 
 def load_candidate_result(evaluation_uri: str) -> tfma.EvalResult:
@@ -84,12 +84,13 @@ def gate_settings(evaluation_uri: str) -> Tuple[Optional[str], Optional[float], 
   with tf.io.gfile.GFile(os.path.join(evaluation_uri, 'eval_config.json')) as f:
     specs = json.load(f)['evalConfig'].get('metricsSpecs', [])
   metric, minimum, significance = None, None, None
+  metric_of_class = {name: metric for metric, name in blessing_gate.METRIC_CLASSES.items()}
   for spec in specs:
     for config in spec.get('metrics', []):
       for per_slice in config.get('perSliceThresholds', []):
         threshold = per_slice.get('threshold', {})
         if 'valueThreshold' in threshold:
-          metric = _metric_name(config)
+          metric = metric_of_class.get(config['className'], config['className'])
           minimum = _number(threshold['valueThreshold'].get('lowerBound'))
         elif 'changeThreshold' in threshold:
           significance = _number(threshold['changeThreshold'].get('absolute'))
@@ -99,11 +100,6 @@ def gate_settings(evaluation_uri: str) -> Tuple[Optional[str], Optional[float], 
 def _number(value) -> Optional[float]:
   """A DoubleValue of TFMA's eval_config.json: a plain number, or {'value': number}."""
   return value.get('value') if isinstance(value, dict) else value
-
-
-def _metric_name(config: Dict[str, str]) -> str:
-  """A MetricConfig's metric name: 'SparseCategoricalAccuracy' -> 'sparse_categorical_accuracy'."""
-  return re.sub(r'(?<!^)(?=[A-Z])', '_', config['className']).lower()
 
 
 def failed_metrics(evaluation_uri: str) -> List[Tuple[str, bool]]:

@@ -3,9 +3,10 @@
 Its embedding is an image's mean colour (the Transform graph's [-1, 1] pixels, global average
 pooling) and its logits say 'cats' for red, 'dogs' for green pictures. Its baseline is made, by the
 Trainer's own ``embedding.fit_baseline``, of noisy red and green pictures, so a blue picture is out
-of distribution and a batch of blue pictures is embedding drift.
+of distribution and a batch of blue pictures is embedding drift. Its three-class sibling
+(``THREE_CLASSES``) also knows blue pictures, as 'birds'.
 """
-from typing import List
+from typing import Dict, List, Optional, Sequence
 
 from PIL import Image
 import numpy as np
@@ -18,6 +19,8 @@ from tests.trees import encode
 
 CLASS_NAMES = ['cats', 'dogs']
 RED, GREEN, BLUE = (0, 1, 2)
+# Class name -> its colour, for the three-class model (sorted: label id i is the i-th name).
+THREE_CLASSES = {'birds': BLUE, 'cats': RED, 'dogs': GREEN}
 
 
 def pictures(colour: int, count: int, seed: int, image_format: str = 'JPEG') -> List[bytes]:
@@ -31,19 +34,20 @@ def pictures(colour: int, count: int, seed: int, image_format: str = 'JPEG') -> 
   return result
 
 
-def held_out_pictures() -> List[bytes]:
-  return pictures(RED, 50, 3) + pictures(GREEN, 50, 4)
+def held_out_pictures(colours: Sequence[int] = (RED, GREEN)) -> List[bytes]:
+  return [data for i, colour in enumerate(colours) for data in pictures(colour, 50, 3 + i)]
 
 
-def colour_model(image_size: int) -> tf.keras.Model:
+def colour_model(image_size: int, colours: Sequence[int] = (RED, GREEN)) -> tf.keras.Model:
+  """Class i is the pictures of colours[i]."""
   images = tf.keras.Input((image_size, image_size, 3), name=features.TRANSFORMED_IMAGE_KEY)
   pooled = tf.keras.layers.GlobalAveragePooling2D()(images)
-  logits = tf.keras.layers.Dense(2, name=embedding.LOGITS_LAYER)(pooled)
+  logits = tf.keras.layers.Dense(len(colours), name=embedding.LOGITS_LAYER)(pooled)
   model = tf.keras.Model(images, logits)
-  kernel = np.zeros((3, 2), np.float32)
-  kernel[RED] = [10, -10]
-  kernel[GREEN] = [-10, 10]
-  model.get_layer(embedding.LOGITS_LAYER).set_weights([kernel, np.zeros(2, np.float32)])
+  kernel = np.full((3, len(colours)), -10, np.float32)
+  for class_id, colour in enumerate(colours):
+    kernel[colour, class_id] = 10
+  model.get_layer(embedding.LOGITS_LAYER).set_weights([kernel, np.zeros(len(colours), np.float32)])
   return model
 
 
@@ -55,14 +59,19 @@ def dataset(transform_output, images: List[bytes]) -> tf.data.Dataset:
 
 
 def save_colour_model(transform_output, image_size: int, export_dir: str,
-                      train_count: int = 40) -> str:
-  """The colour model, saved with every signature and a baseline of red and green pictures."""
-  model = colour_model(image_size)
-  train = pictures(RED, train_count // 2, 1) + pictures(GREEN, train_count // 2, 2)
-  held_out = held_out_pictures()
+                      train_count: int = 40,
+                      classes: Optional[Dict[str, int]] = None) -> str:
+  """The colour model of ``classes`` (name -> colour; default cats red, dogs green), saved with
+  every signature and a baseline of pictures of its colours."""
+  classes = classes or dict(zip(CLASS_NAMES, (RED, GREEN)))
+  colours = list(classes.values())
+  model = colour_model(image_size, colours)
+  per_class = train_count // len(colours)
+  train = [data for i, colour in enumerate(colours)
+           for data in pictures(colour, per_class, 1 + i)]
   baseline = embedding.fit_baseline(model, dataset(transform_output, train),
-                                    dataset(transform_output, held_out))
+                                    dataset(transform_output, held_out_pictures(colours)))
   signatures.save_served(model, export_dir, {
-      **signatures.make_serving_signatures(model, transform_output, CLASS_NAMES),
+      **signatures.make_serving_signatures(model, transform_output, list(classes)),
       **embedding.make_embedding_signature(model, baseline)})
   return export_dir

@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+from tests.conftest import require_module
 from tests.test_kubeflow_runner import UPSTREAM
 
 DAG_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -18,7 +19,7 @@ def load_dag_file(tmp_path, monkeypatch):
   monkeypatch.setenv('AIRFLOW__CORE__LOAD_EXAMPLES', 'False')
   # Importing TFX alone can take longer than the default 30 s on a cold start.
   monkeypatch.setenv('AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT', '300')
-  models = pytest.importorskip('airflow.models')
+  models = require_module('airflow.models')
 
   def load(pipeline_args: str):
     monkeypatch.setenv('CATS_DOGS_PIPELINE_ARGS', pipeline_args)
@@ -29,9 +30,10 @@ def load_dag_file(tmp_path, monkeypatch):
 def test_one_task_per_component_with_the_pipelines_upstream(load_dag_file, tmp_path, monkeypatch):
   monkeypatch.setenv('CATS_DOGS_SCHEDULE', '@weekly')
   monkeypatch.setenv('CATS_DOGS_START_DATE', '2025-03-01')
-  dagbag = load_dag_file(f'--pipeline-root {tmp_path}/root --serving-dir {tmp_path}/serving')
+  dagbag = load_dag_file(f'--pipeline-root {tmp_path}/root --serving-dir {tmp_path}/serving '
+                         '--recipe transfer')
   assert dagbag.import_errors == {}
-  dag = dagbag.dags['cats_dogs_tfx']
+  dag = dagbag.dags['sample']  # the pipeline's name: the data root's folder name
   assert {task.task_id: task.upstream_task_ids for task in dag.tasks} == UPSTREAM
   assert dag.schedule_interval == '@weekly' and not dag.catchup
   assert dag.start_date.date() == datetime.date(2025, 3, 1)

@@ -94,3 +94,31 @@ def test_one_image_is_too_few_and_says_so(setup, tmp_path, capsys):
   validate.main(['--data-root', str(tmp_path / 'new'), '--output-dir', str(tmp_path / 'report'),
                  '--model', model_dir, *baseline_flags, *BEAM_ARGS])
   assert 'not checked (1 image(s); the test needs 2)' in capsys.readouterr().out
+
+
+def test_three_classes_label_and_prediction_drift_name_the_class(transform_output, tmp_path,
+                                                                  capsys):
+  """N classes: new data without any 'birds' (blue pictures) is label drift and prediction drift,
+  and the report says which class moved."""
+  classes = embedding_checks.THREE_CLASSES
+  model_dir = embedding_checks.save_colour_model(transform_output, TEST_IMAGE_SIZE,
+                                                 str(tmp_path / 'model'), classes=classes)
+
+  def tree(root, names, seed):
+    for offset, name in enumerate(names):
+      os.makedirs(os.path.join(root, name))
+      for i, data in enumerate(embedding_checks.pictures(classes[name], 30, seed + offset)):
+        with open(os.path.join(root, name, f'{i}.jpg'), 'wb') as f:
+          f.write(data)
+    return str(root)
+
+  baseline = drift_benchmark.make_baseline(tree(tmp_path / 'baseline', list(classes), 40),
+                                           str(tmp_path), ['--direct_num_workers=1'])
+  new = tree(tmp_path / 'new', ['cats', 'dogs'], 50)
+  status = validate.main(['--data-root', new, '--output-dir', str(tmp_path / 'report'),
+                          '--model', model_dir, *baseline, *BEAM_ARGS])
+  report = capsys.readouterr().out
+  assert status == validate.EXIT_DRIFT, report
+  rows = {line.split()[0]: line for line in report.splitlines() if line.strip()}
+  assert 'DRIFT' in rows['label_name'], report
+  assert 'DRIFT: birds: 33% -> 0%' in rows['predicted'], report

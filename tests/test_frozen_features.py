@@ -20,7 +20,7 @@ from components.modules import model as model_lib
 from components.modules import preprocessing
 from components.modules import trainer
 from components.modules import tuner
-from tests.conftest import TEST_IMAGE_SIZE, WEIGHTS_035
+from tests.conftest import TEST_IMAGE_SIZE, WEIGHTS_035, require_shared
 from tests.trees import SAMPLE_DATA
 
 CLASS_NAMES = ['cats', 'dogs']
@@ -103,8 +103,7 @@ def _config(weights, **overrides):
 @pytest.fixture(scope='module')
 def extractor(transform_output, tmp_path_factory):
   """The FeatureExtractor's SavedModel of the sample at 32 px (the transfer recipe's, smaller)."""
-  if not os.path.exists(WEIGHTS_035):
-    pytest.skip(f'pretrained weights not available at {WEIGHTS_035}')
+  require_shared(WEIGHTS_035)
   export_dir = str(tmp_path_factory.mktemp('extractor'))
   frozen_features.export_extractor(os.path.dirname(transform_output.transform_savedmodel_dir),
                                    export_dir, TEST_IMAGE_SIZE, 0.35, WEIGHTS_035, 0.1)

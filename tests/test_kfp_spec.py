@@ -12,6 +12,7 @@ import pytest
 
 import kubeflow_runner
 from tests import kfp_local
+from tests.conftest import WEIGHTS_035, require_shared
 from tests.trees import SAMPLE_DATA
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -24,12 +25,14 @@ RESOLVERS = {'baseline_statistics_resolver': 'statistics',
              'latest_blessed_model_resolver-model-resolver': 'model'}
 # Outputs that a cold start leaves empty: no baseline to compare with, no analyzer cache.
 EMPTY_ON_A_COLD_START = {'DistributionValidator/anomalies', 'Transform/updated_analyzer_cache'}
-FAST_FLAGS = ['--dataset', 'sample', '--epochs', '1', '--accuracy-threshold', '0',
-              '--beam-arg=--direct_running_mode=in_memory']
+# The transfer recipe (the base's features, the Tuner) with the small pretrained base at 32 px.
+FAST_FLAGS = ['--weights', WEIGHTS_035, '--image-size', '32', '--epochs', '3', '--tuner-trials',
+              '2', '--gate-threshold', '0', '--beam-arg=--direct_running_mode=in_memory']
 
 
 @pytest.fixture(scope='module')
 def spec_path(tmp_path_factory):
+  require_shared(WEIGHTS_035)
   path = str(tmp_path_factory.mktemp('kfp') / 'spec.json')
   assert kubeflow_runner.main([
       '--image', 'cats-dogs-tfx:test', '--data-root', SAMPLE_DATA, '--pipeline-root',
@@ -39,8 +42,7 @@ def spec_path(tmp_path_factory):
 
 
 def _load_with_kfp(path):
-  if not os.path.exists(KFP_PYTHON):
-    pytest.skip('the kfp SDK is not set up: make setup-kfp')
+  require_shared(KFP_PYTHON, 'the kfp SDK: make setup-kfp')
   return subprocess.run([KFP_PYTHON, LOAD_SCRIPT, path], capture_output=True, text=True,
                         timeout=120, check=False)
 
@@ -48,7 +50,7 @@ def _load_with_kfp(path):
 def test_kfp_sdk_loads_the_spec(spec_path):
   done = _load_with_kfp(spec_path)
   assert done.returncode == 0, done.stderr
-  assert 'loaded cats-dogs-tfx: 18 tasks, 18 executors' in done.stdout
+  assert 'loaded sample: 21 tasks, 21 executors' in done.stdout
 
 
 @pytest.mark.parametrize('corrupt, message', [

@@ -126,3 +126,30 @@ def test_out_of_distribution_flag_in_every_format(capsys, tmp_path, colour_model
   rows = list(csv.DictReader(io.StringIO(out)))
   assert {os.path.basename(r['path']): r['out_of_distribution'] == 'true'
           for r in rows} == expected
+
+
+def test_every_class_of_a_three_class_model_in_every_format(capsys, tmp_path, transform_output):
+  """N classes: every class's probability in JSON and CSV, the right class named in the text."""
+  from tests import embedding_checks  # pylint: disable=g-import-not-at-top
+  from tests.conftest import TEST_IMAGE_SIZE  # pylint: disable=g-import-not-at-top
+  model_dir = embedding_checks.save_colour_model(
+      transform_output, TEST_IMAGE_SIZE, str(tmp_path / 'model'),
+      classes=embedding_checks.THREE_CLASSES)
+  for name, colour in embedding_checks.THREE_CLASSES.items():
+    (tmp_path / 'photos').mkdir(exist_ok=True)
+    (tmp_path / 'photos' / f'{name}.jpg').write_bytes(embedding_checks.pictures(colour, 1, 5)[0])
+  capsys.readouterr()  # the baseline's line, printed while the model was made
+
+  code, out, _ = _run(capsys, tmp_path / 'photos', '--model', model_dir)
+  assert code == 0
+  assert {os.path.basename(r.split('\t')[0]): r.split('\t')[1] for r in out.splitlines()} == {
+      'birds.jpg': 'birds', 'cats.jpg': 'cats', 'dogs.jpg': 'dogs'}
+  _, out, _ = _run(capsys, tmp_path / 'photos', '--model', model_dir, '--format', 'json')
+  for row in map(json.loads, out.splitlines()):
+    assert list(row['probabilities']) == ['birds', 'cats', 'dogs']
+    assert row['class'] == os.path.basename(row['path'])[:-4]
+    assert row['probabilities'][row['class']] > 0.99
+  _, out, _ = _run(capsys, tmp_path / 'photos', '--model', model_dir, '--format', 'csv')
+  rows = list(csv.DictReader(io.StringIO(out)))
+  assert list(rows[0])[3:6] == ['birds', 'cats', 'dogs']
+  assert all(float(row[row['class']]) > 0.99 for row in rows)

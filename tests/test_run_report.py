@@ -140,3 +140,35 @@ def test_report_renders_in_a_browser(tmp_path):
   pixels = np.asarray(Image.open(screenshot).convert('RGB')).astype(int)
   for colour in ((31, 119, 180), (255, 127, 14)):  # matplotlib's first two colours: the bars
     assert (np.abs(pixels - colour).sum(axis=-1) < 30).sum() > 500, colour
+
+
+def test_the_data_section_shows_a_row_of_every_class_however_the_examples_are_ordered(tmp_path):
+  """Three classes whose training examples come in class order, 500 of the first class before
+  any other (as the ExampleGen may write them): every class's row holds its own pictures."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from components.modules import features  # pylint: disable=g-import-not-at-top
+  from pipeline.report.page import Page  # pylint: disable=g-import-not-at-top
+  from tests.trees import encode  # pylint: disable=g-import-not-at-top
+  colours = {'birds': (0, 0, 255), 'cats': (255, 0, 0), 'dogs': (0, 255, 0)}
+  split = tmp_path / 'examples' / 'Split-train'
+  split.mkdir(parents=True)
+  with tf.io.TFRecordWriter(str(split / 'data.gz'), options='GZIP') as writer:
+    for label, (name, count) in enumerate((('birds', 500), ('cats', 8), ('dogs', 8))):
+      image = encode(Image.new('RGB', (40, 40), colours[name]))
+      for _ in range(count):
+        writer.write(tf.train.Example(features=tf.train.Features(feature={
+            features.IMAGE_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(value=[image])),
+            features.LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
+        })).SerializeToString())
+  (tmp_path / 'examples' / 'image_summary.json').write_text(json.dumps({
+      'images_used': 516, 'files_seen': 516, 'files_skipped': 0, 'skipped': [],
+      'counts': {'train': {'birds': 500, 'cats': 8, 'dogs': 8}}}))
+  page = Page(str(tmp_path))
+  shown = sections.data(page, types.SimpleNamespace(uri=str(tmp_path / 'examples')),
+                        list(colours))
+  assert len(shown) == 3 * sections.GRID_COLUMNS
+  grid = np.asarray(Image.open(tmp_path / 'samples.png').convert('RGB')).astype(int)
+  for row, colour in enumerate(colours.values()):
+    band = grid[row * grid.shape[0] // 3:(row + 1) * grid.shape[0] // 3]
+    matches = (np.abs(band - colour).sum(axis=-1) < 40).sum()
+    assert matches > 3000, (row, colour, matches)  # every class's row holds its pictures

@@ -13,7 +13,7 @@ from components.modules import features
 from components.modules import model_variants
 from components.modules import tflite_export
 from components.modules import model as model_lib
-from tests.conftest import TEST_IMAGE_SIZE, WEIGHTS_035
+from tests.conftest import TEST_IMAGE_SIZE, WEIGHTS_035, require_shared
 from tests.serving_checks import CLASS_NAMES, dark_and_bright_images, save_with_signatures
 
 
@@ -45,9 +45,7 @@ def _labelled_examples(path: str, labels) -> str:
 @pytest.fixture(scope='module')
 def model_with_tflite(transform_output, tmp_path_factory):
   """(Keras model, SavedModel folder with its TFLite copy, the SavedModel's class per test image)."""
-  if not os.path.exists(WEIGHTS_035):
-    pytest.skip(f'pretrained weights not available at {WEIGHTS_035}')
-  model = _mobilenet(WEIGHTS_035)
+  model = _mobilenet(require_shared(WEIGHTS_035))
   model_dir = save_with_signatures(model, transform_output, str(tmp_path_factory.mktemp('model')))
   tflite_export.export(model, model_dir, TEST_IMAGE_SIZE, CLASS_NAMES)
   images, _ = dark_and_bright_images()

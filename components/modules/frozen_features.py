@@ -17,6 +17,7 @@ of an image reads them there instead of running the base again:
 import math
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+from absl import logging
 import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -252,6 +253,6 @@ def fit_head(head: tf.keras.Model, train: Features, eval_: Features, epochs: int
     elif epoch - best_epoch >= EARLY_STOPPING_PATIENCE:
       break
   head.set_weights(best_weights)
-  print(f'Head: {len(history["loss"])} epochs, the best ({best_epoch + 1}) kept: eval loss '
-        f'{best_loss:.4f}, eval accuracy {history["val_accuracy"][best_epoch]:.4f}', flush=True)
+  logging.info('Head: %d epochs, the best (%d) kept: eval loss %.4f, eval accuracy %.4f',
+               len(history['loss']), best_epoch + 1, best_loss, history['val_accuracy'][best_epoch])
   return history, best_epoch + 1

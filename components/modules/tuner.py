@@ -10,6 +10,7 @@ trial is ours (``HeadTuner.run_trial``, KerasTuner's documented extension point)
 """
 from typing import Any, Dict, Optional
 
+from absl import logging
 import keras_tuner
 from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx.components.tuner.component import TunerFnResult
@@ -38,16 +39,26 @@ def chosen(hyperparameters: Optional[Dict[str, Any]], config: Dict[str, Any]) ->
 
 
 class HeadTuner(keras_tuner.BayesianOptimization):
-  """Trials that train the head on features (``search(train, eval_, ...)``)."""
+  """Trials that train the head on features (``search(train, eval_, ...)``); its summaries go to
+  the log, not to the run's output (TFX's Tuner prints them)."""
 
   def run_trial(self, trial, train: frozen_features.Features, eval_: frozen_features.Features,
-                num_classes: int, epochs: int, class_weight: Optional[Dict[int, float]]
-                ) -> Dict[str, float]:
+                num_classes: int, epochs: int, class_weight: Optional[Dict[int, float]],
+                verbose: int = 0) -> Dict[str, float]:
+    del verbose  # KerasTuner's display setting, taken by search
     values = trial.hyperparameters.values
     head = frozen_features.head_model(train[0].shape[-1], num_classes, values[DROPOUT])
     history, _ = frozen_features.fit_head(head, train, eval_, epochs, values[LEARNING_RATE],
                                           class_weight)
     return {OBJECTIVE: min(history[OBJECTIVE])}
+
+  def search_space_summary(self, extended: bool = False) -> None:
+    logging.info('Tuner search space: %s', self.oracle.hyperparameters.get_config())
+
+  def results_summary(self, num_trials: int = 10) -> None:
+    for trial in self.oracle.get_best_trials(num_trials):
+      logging.info('Tuner trial %s: %s = %s, %s', trial.trial_id, OBJECTIVE, trial.score,
+                   trial.hyperparameters.values)
 
 
 def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
@@ -62,5 +73,5 @@ def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
       max_trials=config['tuner_trials'], seed=0, directory=fn_args.working_dir,
       project_name='head', overwrite=True)
   return TunerFnResult(tuner=tuner, fit_kwargs=dict(
-      train=train, eval_=eval_, num_classes=num_classes, epochs=config['epochs'],
+      train=train, eval_=eval_, num_classes=num_classes, epochs=config['epochs'], verbose=0,
       class_weight=frozen_features.class_weight_of(train[1], num_classes, config['class_weights'])))

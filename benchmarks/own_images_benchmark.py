@@ -1,0 +1,221 @@
+"""Benchmark: the pipeline with no recipe flags on image folders it was not tuned for, side by side
+with the tutorial's recipe in plain Keras on the same splits.
+
+Three cases, one after the other on this machine:
+
+* ``flowers``: ../shared/datasets/flowers (5 classes, class folders only), split into train/
+  validation/ test/ by the pipeline's own hash rule (8:1:1), so that both read the same images.
+  The pipeline gets ``--data-root`` and ``--weights`` only; plain Keras is benchmarks/
+  keras_baseline.py (Dense(5), adam 1e-4, 20 epochs, per-epoch augmentation).
+* ``imbalanced``: the same tree with one class cut to 1/8 of its training images: the pipeline
+  as it comes (balanced class weights) and with ``--class-weights none``; balanced accuracy of
+  both against the balanced run's.
+* ``tutorial``: cats_and_dogs_filtered, its validation/ split by the same rule into validation/
+  and test/: the pipeline against plain Keras.
+
+For each: the Evaluator's test accuracy, balanced accuracy and macro-F1 (plain Keras': the same,
+from its predictions on test/), total wall time and peak memory (PSS of the process tree).
+Writes benchmarks/results/own_images_benchmark.{json,md}.
+
+    python -m benchmarks.own_images_benchmark [--cases flowers,imbalanced,tutorial]
+"""
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from typing import Dict, List, Optional
+
+from benchmarks import common
+
+CASES = ('flowers', 'imbalanced', 'tutorial')
+FLOWERS = os.path.join(common.DATASETS, 'flowers')
+TUTORIAL = os.path.join(common.DATASETS, 'cats_and_dogs_filtered')
+# The class cut to 1/8 of its training images in the imbalanced case.
+CUT_CLASS, CUT_TO = 'daisy', 1 / 8
+
+
+def split_tree(source: str, target: str) -> Dict[str, Dict[str, int]]:
+  """Links ``source``'s images into ``target``/train|validation|test/<class>/ by the pipeline's
+  own split rule (splits.assign_split with its default settings): class folders by the 8:1:1
+  weights, a validation/ folder into validation/ (eval) and test/ by its test fraction."""
+  from components.image_example_gen import layout as layout_lib  # pylint: disable=g-import-not-at-top
+  from components.image_example_gen import splits  # pylint: disable=g-import-not-at-top
+  from pipeline import configs  # pylint: disable=g-import-not-at-top
+  layout = layout_lib.detect_layout(source)
+  config = {'split_folders': list(layout.split_folders),
+            'test_fraction': configs.default('test_fraction'),
+            'split_ratios': configs.default('split_ratios')}
+  folder_of = {'train': 'train', 'eval': 'validation', 'test': 'test'}
+  counts = {}
+  for class_name in layout.class_names:
+    for split_folder in layout.split_folders or ('',):
+      class_dir = os.path.join(source, split_folder, class_name)
+      for name in sorted(os.listdir(class_dir)) if os.path.isdir(class_dir) else []:
+        relative = os.path.join(split_folder, class_name, name) if split_folder else os.path.join(
+            class_name, name)
+        split = folder_of[splits.assign_split(relative, split_folder, config)]
+        os.makedirs(os.path.join(target, split, class_name), exist_ok=True)
+        os.symlink(os.path.join(class_dir, name), os.path.join(target, split, class_name, name))
+        counts.setdefault(split, {}).setdefault(class_name, 0)
+        counts[split][class_name] += 1
+  return counts
+
+
+def cut_class(tree: str, class_name: str, share: float) -> int:
+  """Keeps the first ``share`` of ``class_name``'s training images; returns how many are left."""
+  folder = os.path.join(tree, 'train', class_name)
+  names = sorted(os.listdir(folder))
+  kept = max(1, round(len(names) * share))
+  for name in names[kept:]:
+    os.remove(os.path.join(folder, name))
+  return kept
+
+
+def run_pipeline(workdir: str, data_root: str, *flags: str) -> Dict[str, object]:
+  """local_runner.py with ``--data-root`` and ``--weights`` (and ``flags``): its measurements and
+  what the Evaluator and the Tuner recorded."""
+  from pipeline import configs, mlmd_runs, run_summary  # pylint: disable=g-import-not-at-top
+  pipeline_root = os.path.join(workdir, 'pipeline_root')
+  measured = common.run_measured([
+      sys.executable, 'local_runner.py', '--data-root', data_root, '--weights', common.WEIGHTS,
+      '--pipeline-root', pipeline_root, '--serving-dir', os.path.join(workdir, 'serving'),
+      *flags])
+  metadata_path = configs.metadata_path_of(pipeline_root)
+  summary = run_summary.summarize(metadata_path)
+  run = mlmd_runs.find_run(mlmd_runs.open_store(metadata_path), summary.run_id)
+  record = run_summary.training_record(run)
+  return {
+      'flags': list(flags),
+      'wall_seconds': measured['wall_seconds'],
+      'peak_memory_bytes': measured['peak_memory_bytes'],
+      'test_metrics': summary.test_metrics,
+      'per_class': summary.per_class,
+      'blessed': summary.blessed,
+      'decision': run_summary.decision_lines(summary),
+      'hyperparameters': record.get('hyperparameters'),
+      'best_epoch': record.get('best_epoch'),
+      'class_weights': record.get('class_weights'),
+      'component_seconds': {node: seconds for node, (_, seconds) in summary.executions.items()},
+  }
+
+
+def run_keras(data_root: str) -> Dict[str, object]:
+  measured = common.run_measured([sys.executable, '-m', 'benchmarks.keras_baseline',
+                                  '--data-root', data_root, '--weights', common.WEIGHTS])
+  result = json.loads(measured['stdout'].strip().splitlines()[-1])
+  result.update(wall_seconds=measured['wall_seconds'],
+                peak_memory_bytes=measured['peak_memory_bytes'])
+  return result
+
+
+def _scores(run: Dict[str, object]) -> Dict[str, float]:
+  """{accuracy, balanced_accuracy, macro_f1, images} of a pipeline or plain Keras run."""
+  if 'test_metrics' in run:
+    metrics = run['test_metrics']
+    return {'accuracy': metrics.get('sparse_categorical_accuracy', float('nan')),
+            'balanced_accuracy': metrics.get('balanced_accuracy', float('nan')),
+            'macro_f1': metrics.get('macro_f1', float('nan')),
+            'images': metrics.get('example_count', 0)}
+  return {'accuracy': run['test_accuracy'], 'balanced_accuracy': run['balanced_accuracy'],
+          'macro_f1': run['macro_f1'], 'images': run['test_examples']}
+
+
+def _table(columns: List[tuple], baseline: Optional[Dict[str, object]]) -> List[str]:
+  row = lambda label, cells: f"| {label} | {' | '.join(cells)} |"
+  scores = {name: _scores(run) for name, run in columns}
+  lines = [row('', [name for name, _ in columns]), '|---' * (len(columns) + 1) + '|']
+  for metric in ('accuracy', 'balanced_accuracy', 'macro_f1'):
+    lines.append(row(f'test {metric.replace("_", " ")}',
+                     [f'{scores[name][metric]:.4f}' for name, _ in columns]))
+  lines += [row('test images', [f"{int(scores[name]['images'])}" for name, _ in columns]),
+            row('wall time', [f"{run['wall_seconds']:.0f} s" for _, run in columns]),
+            row('peak memory (PSS)',
+                [f"{run['peak_memory_bytes'] / 2**30:.2f} GiB" for _, run in columns])]
+  if baseline:
+    lines.append(row('wall time / plain Keras', [
+        f"{run['wall_seconds'] / baseline['wall_seconds']:.2f}x" for _, run in columns]))
+  return lines
+
+
+def to_markdown(result: Dict[str, object]) -> str:
+  lines = ['# Your own images: the pipeline with no recipe flags against the tutorial in plain '
+           'Keras', '', f"Measured {result['date']} on {result['machine']}, one run after the "
+           'other; the pipeline gets only `--data-root` and `--weights` (MobileNetV2 alpha 1.0, '
+           '160 px). Plain Keras: benchmarks/keras_baseline.py, the tutorial as written (adam '
+           '1e-4, 20 epochs, per-epoch flips and rotations) with Dense(number of classes). Both '
+           'read the same train/ validation/ test/ trees.', '']
+  cases = result['cases']
+  if 'flowers' in cases:
+    case = cases['flowers']
+    lines += [f"## flowers (5 classes, {case['counts']})", '',
+              *_table([('pipeline', case['pipeline']), ('plain Keras', case['keras'])],
+                      case['keras']), '',
+              f"Pipeline: {'; '.join(case['pipeline']['decision'])}.", '']
+  if 'imbalanced' in cases:
+    case = cases['imbalanced']
+    columns = [('class weights (default)', case['pipeline']),
+               ('--class-weights none', case['no_class_weights'])]
+    if 'flowers' in cases:
+      columns.append(('balanced data (flowers run)', cases['flowers']['pipeline']))
+    lines += [f"## flowers, {CUT_CLASS} cut to 1/8 of its training images "
+              f"({case['kept']} of {case['had']})", '', *_table(columns, None), '',
+              f"Recall of {CUT_CLASS}: " + ', '.join(
+                  f"{name} {run['per_class'].get(CUT_CLASS, {}).get('recall', float('nan')):.3f}"
+                  for name, run in columns) + '.', '']
+  if 'tutorial' in cases:
+    case = cases['tutorial']
+    lines += ['## cats_and_dogs_filtered (the tutorial\'s data)', '',
+              *_table([('pipeline', case['pipeline']), ('plain Keras', case['keras'])],
+                      case['keras']), '',
+              f"Pipeline: {'; '.join(case['pipeline']['decision'])}.", '']
+  return '\n'.join(lines) + '\n'
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--cases', default=','.join(CASES),
+                      help='comma-separated, of ' + ', '.join(CASES) + ' (default all)')
+  parser.add_argument('--name', default='own_images_benchmark', help='result file name')
+  args = parser.parse_args(argv)
+  cases = args.cases.split(',')
+  unknown = sorted(set(cases) - set(CASES))
+  if unknown:
+    parser.error(f'unknown case(s) {unknown}')
+  for path in (FLOWERS, TUTORIAL, common.WEIGHTS):
+    if not os.path.exists(path):
+      raise SystemExit(f'needs {path} (../shared)')
+  workdir = tempfile.mkdtemp(prefix='own-images-benchmark-')
+  result = {'date': time.strftime('%Y-%m-%d'), 'machine': common.machine(), 'cases': {}}
+  try:
+    flowers = os.path.join(workdir, 'flowers')
+    counts = split_tree(FLOWERS, flowers)
+    if 'flowers' in cases:
+      result['cases']['flowers'] = {
+          'counts': {split: sum(c.values()) for split, c in counts.items()},
+          'pipeline': run_pipeline(os.path.join(workdir, 'run-flowers'), flowers),
+          'keras': run_keras(flowers)}
+    if 'imbalanced' in cases:
+      imbalanced = os.path.join(workdir, 'flowers_imbalanced')
+      split_tree(FLOWERS, imbalanced)
+      kept = cut_class(imbalanced, CUT_CLASS, CUT_TO)
+      result['cases']['imbalanced'] = {
+          'kept': kept, 'had': counts['train'][CUT_CLASS],
+          'pipeline': run_pipeline(os.path.join(workdir, 'run-imbalanced'), imbalanced),
+          'no_class_weights': run_pipeline(os.path.join(workdir, 'run-imbalanced-none'),
+                                           imbalanced, '--class-weights', 'none')}
+    if 'tutorial' in cases:
+      tutorial = os.path.join(workdir, 'cats_and_dogs_filtered')
+      split_tree(TUTORIAL, tutorial)
+      result['cases']['tutorial'] = {
+          'pipeline': run_pipeline(os.path.join(workdir, 'run-tutorial'), tutorial),
+          'keras': run_keras(tutorial)}
+  finally:
+    shutil.rmtree(workdir, ignore_errors=True)
+  common.write_results(args.name, result, to_markdown(result))
+
+
+if __name__ == '__main__':
+  main()
