@@ -56,7 +56,7 @@ def this_run(config: configs.PipelineConfig, known: List[str]) -> Optional[str]:
 def report(config: configs.PipelineConfig, run_id: Optional[str] = None) -> str:
   """What the run read, the Evaluator's verdict with the numbers that decided it, and where the
   model went, read back from MLMD for the run ``run_id`` (the newest when None)."""
-  from pipeline import run_summary  # pylint: disable=g-import-not-at-top
+  from pipeline import mlmd_runs, run_summary  # pylint: disable=g-import-not-at-top
   summary = run_summary.summarize(config.metadata_path, run_id)
   counts = summary.file_counts
   lines = []
@@ -66,6 +66,10 @@ def report(config: configs.PipelineConfig, run_id: Optional[str] = None) -> str:
                  f'{summary.image_summary_path})')
   if summary.splits:
     lines.append(f'splits: {summary.splits}')
+  run = mlmd_runs.find_run(mlmd_runs.open_store(config.metadata_path), summary.run_id)
+  quality = run_summary.data_quality(run)
+  if quality:
+    lines.append('data quality: ' + run_summary.data_quality_line(quality))
   lines += run_summary.decision_lines(summary)
   if summary.blessed:
     lines.append(f'model blessed; pushed to {summary.pushed_to}')

@@ -64,11 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def generate_statistics(data_root: str, stats_path: str, beam_args: List[str],
-                        sample_path: Optional[str] = None):
+                        sample_path: Optional[str] = None, examples_path: Optional[str] = None):
   """TFDV statistics of every image under ``data_root``, written to ``stats_path``: the
   ImageExampleGen's transform, then TFDV's GenerateStatistics, on Beam; with ``sample_path``, a
   random sample of the decodable images' bytes (up to embedding_check.MAX_NEW_IMAGES) in that
-  TFRecord file. Returns (statistics, files seen, files skipped)."""
+  TFRecord file; with ``examples_path``, every image's tf.Example there (the data-quality checks).
+  Returns (statistics, files seen, files skipped)."""
   import apache_beam as beam  # pylint: disable=g-import-not-at-top
   from apache_beam.options.pipeline_options import PipelineOptions  # pylint: disable=g-import-not-at-top
   import tensorflow_data_validation as tfdv  # pylint: disable=g-import-not-at-top
@@ -106,8 +107,11 @@ def generate_statistics(data_root: str, stats_path: str, beam_args: List[str],
          | 'Sample' >> beam.combiners.Sample.FixedSizeGlobally(embedding_check.MAX_NEW_IMAGES)
          | 'Unlist' >> beam.FlatMap(lambda images: images)
          | 'WriteSample' >> beam.io.WriteToTFRecord(sample_path, shard_name_template=''))
-  _ = (examples
-       | 'Serialize' >> beam.Map(lambda example: example.SerializeToString())
+  serialized = examples | 'Serialize' >> beam.Map(lambda example: example.SerializeToString())
+  if examples_path:
+    _ = serialized | 'WriteExamples' >> beam.io.WriteToTFRecord(examples_path,
+                                                               shard_name_template='')
+  _ = (serialized
        | 'ToRecordBatches' >> tfxio.TFExampleBeamRecord(physical_format='inmem').BeamSource()
        | 'Statistics' >> tfdv.GenerateStatistics(statistics_options())
        | 'Write' >> tfdv.WriteStatisticsToBinaryFile(stats_path))
@@ -181,6 +185,32 @@ def load_embedding_model(args: argparse.Namespace):
   return model, f'embedding baseline: the model {model_dir}'
 
 
+def load_training_features(args: argparse.Namespace):
+  """(DataQuality's report, the examples with the base's features, the feature extractor) of the
+  pipeline's newest run that computed them, or None (no pipeline root, or a base trained from
+  scratch): the training set the new images' duplicates and labels are checked against."""
+  from pipeline import mlmd_runs  # pylint: disable=g-import-not-at-top
+  if not args.pipeline_root:
+    return None
+  return mlmd_runs.data_quality_inputs(
+      mlmd_runs.open_store(configs.metadata_path_of(args.pipeline_root)))
+
+
+def check_data_quality(training, examples_path: str) -> List[str]:
+  """The data-quality checks of the new images against the training set; the report's lines."""
+  import json  # pylint: disable=g-import-not-at-top
+  from components.data_quality import component, new_data  # pylint: disable=g-import-not-at-top
+  from tfx.utils import path_utils  # pylint: disable=g-import-not-at-top
+  report, examples, extractor = training
+  with open(os.path.join(report.uri, component.REPORT_FILE)) as f:
+    trained = json.load(f)
+  training_images = component.read_image_set(examples.uri, [component.TRAIN],
+                                             trained['class_names'], trained['views'])
+  new_images = new_data.read_new_images(examples_path, path_utils.serving_model_path(extractor.uri),
+                                        trained['class_names'], trained['views'])
+  return new_data.check(training_images, new_images)
+
+
 def check_embeddings(model, sample_path: str, thresholds):
   """The embedding check of the sampled new images against ``model``'s baseline."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
@@ -205,11 +235,13 @@ def validate(args: argparse.Namespace) -> Tuple[int, str]:
     raise UsageError(str(e)) from e
   baseline_statistics, schema, source = load_baseline(args)
   model, model_source = load_embedding_model(args)
+  training = load_training_features(args)
   os.makedirs(args.output_dir, exist_ok=True)
   sample_path = os.path.join(args.output_dir, 'embedding_sample.tfrecord')
+  examples_path = os.path.join(args.output_dir, 'new_examples.tfrecord')
   new_statistics, seen, skipped = generate_statistics(
       data_root, os.path.join(args.output_dir, 'statistics.pb'), args.beam_arg,
-      sample_path if model is not None else None)
+      sample_path if model is not None else None, examples_path if training else None)
   if seen == skipped:  # no images is no evidence of drift
     raise UsageError(f'data root {data_root!r} yields no images: {seen} file(s) found, none a '
                      'decodable image')
@@ -230,14 +262,23 @@ def validate(args: argparse.Namespace) -> Tuple[int, str]:
       picture = embedding_check.picture_png(check, model)
     os.remove(sample_path)
   flagged = [row for row in rows if row.flagged]
+  quality_lines = ['data quality: not checked (the pipeline computed no base features: a base '
+                   'trained from scratch, or pass --pipeline-root)']
+  repeats = 0
+  if training:
+    quality = check_data_quality(training, examples_path)
+    os.remove(examples_path)
+    quality_lines = quality.lines()
+    repeats = int(bool(quality.duplicates_of_training))
   report = '\n'.join([
       f'new data: {args.data_root} ({seen} files, {skipped} skipped as not decodable images)',
-      f'baseline: {source}', *embedding_lines, '', drift.format_report(rows), '',
-      f'{len(flagged)} finding(s): the new data differs from the baseline' if flagged else
+      f'baseline: {source}', *embedding_lines, *quality_lines, '', drift.format_report(rows), '',
+      f'{len(flagged) + repeats} finding(s): the new data differs from the baseline'
+      + (' or repeats its training images' if repeats else '') if flagged or repeats else
       'no drift and no anomalies: the new data looks like the baseline'])
   validation_report.write_outputs(args.output_dir, new_statistics, baseline_statistics, anomalies,
                                   report, picture)
-  return (EXIT_DRIFT if flagged else EXIT_CLEAN), report
+  return (EXIT_DRIFT if flagged or repeats else EXIT_CLEAN), report
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -4,7 +4,8 @@ TFT and TFMA 1.16 expect Keras 2 (tf-keras); TensorFlow 2.16 picks Keras 3 unles
 This is the one place that sets the switch: every entry point (the runners, validate.py,
 predict.py, the benchmarks, TFX's executors and Beam workers loading the module files) imports
 this package, directly or through ``pipeline``, before TensorFlow.
-LabelBalanceReport, DriftReport, EmbeddingDriftReport and TFLiteEvaluation are importable from
+LabelBalanceReport, DriftReport, EmbeddingDriftReport, DataQualityReport and TFLiteEvaluation are
+importable from
 here because Kubeflow V2 containers load custom artifact classes by their TYPE_NAME, which must be
 ``<module>.<Class>``.
 """
@@ -29,6 +30,9 @@ def __getattr__(name):
   if name == 'EmbeddingDriftReport':
     from components.embedding_drift_gate import EmbeddingDriftReport  # pylint: disable=g-import-not-at-top
     return EmbeddingDriftReport
+  if name == 'DataQualityReport':
+    from components.data_quality.component import DataQualityReport  # pylint: disable=g-import-not-at-top
+    return DataQualityReport
   if name == 'TFLiteEvaluation':
     from components.tflite_check import TFLiteEvaluation  # pylint: disable=g-import-not-at-top
     return TFLiteEvaluation

@@ -65,6 +65,10 @@ class PipelineConfig:
   split_ratios: Dict[str, int] = dataclasses.field(
       default_factory=lambda: {'train': 8, 'eval': 1, 'test': 1})
   max_skipped_fraction: float = 0.01
+  # Eval and test images that duplicate training images (components/data_quality): above this
+  # share of them the run stops before training; at or below, it warns. A leak inflates the test
+  # metrics by up to its share, so 2 % keeps the gate's numbers within 2 points of the truth.
+  max_leak_fraction: float = 0.02
   # Class balance of the training split (components/label_balance.py): a warning above
   # warn_class_ratio (max/min images per class); the run stops only where training cannot work.
   warn_class_ratio: float = 1.5
@@ -162,7 +166,7 @@ class PipelineConfig:
       require(getattr(self, name) > 0, name, 'is not a positive number')
     require(0 < self.test_fraction < 1, 'test_fraction',
             'is not a fraction in (0, 1): validation/ must give both eval and test images')
-    for name in ('max_skipped_fraction', 'tflite_max_accuracy_drop'):
+    for name in ('max_skipped_fraction', 'max_leak_fraction', 'tflite_max_accuracy_drop'):
       require(0 <= getattr(self, name) <= 1, name, 'is not a fraction in [0, 1]')
     require(self.gate_threshold is None or 0 <= self.gate_threshold <= 1, 'gate_threshold',
             'is not a fraction in [0, 1]')

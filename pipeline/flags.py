@@ -99,7 +99,10 @@ def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
                                  'exceeds this, >= 1'),
       ('min_class_images', int, 'fail when a class has fewer training images than this'),
       ('max_skipped_fraction', float, 'fail when more than this share of files are not images, '
-                                      '0 to 1')):
+                                      '0 to 1'),
+      ('max_leak_fraction', float, 'fail before training when more than this share of the eval '
+                                   'and test images duplicate training images (a leak); below, '
+                                   'warn, 0 to 1')):
     checks.add_argument(configs.flag_of(name), type=kind,
                         help=f'{text} (default {configs.default(name)})')
   checks.add_argument('--split-ratios', type=_split_ratios, metavar='TRAIN,EVAL,TEST',
@@ -172,7 +175,7 @@ def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 _SETTING_FLAGS = ('test_fraction', 'warn_class_ratio', 'max_class_ratio', 'min_class_images',
-                  'max_skipped_fraction', 'split_ratios', 'model', 'weights', 'alpha',
+                  'max_skipped_fraction', 'max_leak_fraction', 'split_ratios', 'model', 'weights', 'alpha',
                   'image_size', 'epochs', 'batch_size', 'learning_rate', 'class_weights',
                   'tuner_trials', 'fine_tune_epochs', 'cache_images', 'per_epoch_augmentation',
                   'gate_metric', 'gate_threshold', 'blessing_gate', 'blessing_significance',

@@ -136,6 +136,29 @@ def accepted_baseline(
 
 
 
+def data_quality_inputs(store: mlmd.MetadataStore) -> Optional[Tuple[
+    metadata_store_pb2.Artifact, metadata_store_pb2.Artifact, metadata_store_pb2.Artifact]]:
+  """(the newest DataQuality report, the examples with the base's features it was made of, the
+  feature extractor's model): the training set validate.py compares new images with. None when no
+  run computed them (a base trained from scratch, or no run yet)."""
+  report_id = _latest_output(store, 'DataQualityReport', 'report')
+  if report_id is None:
+    return None
+  checking = [e.execution_id for e in store.get_events_by_artifact_ids([report_id])
+              if e.type == metadata_store_pb2.Event.OUTPUT]
+  [examples_id] = [e.artifact_id for e in store.get_events_by_execution_ids(checking)
+                   if e.type == metadata_store_pb2.Event.INPUT]
+  inferring = [e.execution_id for e in store.get_events_by_artifact_ids([examples_id])
+               if e.type == metadata_store_pb2.Event.OUTPUT]
+  model_ids = [e.artifact_id for e in store.get_events_by_execution_ids(inferring)
+               if e.type == metadata_store_pb2.Event.INPUT and e.path.steps
+               and e.path.steps[0].key == 'model']
+  if not model_ids:
+    return None
+  report, examples, model = store.get_artifacts_by_id([report_id, examples_id, model_ids[0]])
+  return report, examples, model
+
+
 # --- pushes --------------------------------------------------------------------------------------
 
 def pushes(store: mlmd.MetadataStore) -> Dict[str, Tuple[metadata_store_pb2.Artifact, str]]:

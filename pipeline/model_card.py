@@ -20,6 +20,7 @@ from components.modules import tflite_export
 from pipeline import configs
 from pipeline import mlmd_runs
 from pipeline import registry
+from pipeline import run_summary
 from pipeline.registry import ModelVersion
 
 CARD_FILE = 'model_card'  # .md and .html
@@ -69,6 +70,9 @@ def _data_checks(run: mlmd_runs.Run) -> List[str]:
   if accepted is not None:
     lines.append(f'- Drift baseline: this data\'s statistics became the baseline of the next runs '
                  f'(`{accepted.uri}`).')
+  quality = run_summary.data_quality(run)
+  if quality:
+    lines.append(f'- Data quality (DataQuality): {run_summary.data_quality_line(quality)}.')
   return lines + ['']
 
 

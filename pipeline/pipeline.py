@@ -30,6 +30,7 @@ from components.drift_comparison import COMPARED_SPLIT_PAIRS, distribution_valid
 from components.drift_gate import (ACCEPTED_KEY, AcceptedStatistics, DriftGate,
                                    LatestOrNoStatisticsStrategy)
 from components.drift_thresholds import DriftThresholds
+from components.data_quality.component import DataQuality
 from components.embedding_drift_gate import EmbeddingDriftGate
 from components.feature_extractor import FeatureExtractor, bulk_inferrer_specs
 from components.image_example_gen import ImageExampleGen, detect_layout
@@ -196,11 +197,17 @@ def create_pipeline(config: PipelineConfig,
         data_spec=bulk_inferrer_pb2.DataSpec(), model_spec=model_spec,
         output_example_spec=output_example_spec).with_id('BaseFeatures')
     training_examples = base_features.outputs['output_examples']
-    feature_nodes = [feature_extractor, base_features]
+    # Duplicates, leaks, label errors and outliers, from the same features; a leak stops the run
+    # before the Tuner and the Trainer.
+    data_quality = DataQuality(
+        examples=training_examples, class_names=json.dumps(list(layout.class_names)),
+        rotation_factor=config.rotation_factor, max_leak_fraction=config.max_leak_fraction)
+    feature_nodes = [feature_extractor, base_features, data_quality]
     if config.tuner_trials:
       with module_files.used_where_installed():
         tuner = Tuner(module_file=config.tuner_module_file, examples=training_examples,
                       train_args=train_args, eval_args=eval_args, custom_config=trainer_config)
+      tuner.add_upstream_node(data_quality)
       hyperparameters = tuner.outputs['best_hyperparameters']
       feature_nodes.append(tuner)
 
@@ -214,6 +221,8 @@ def create_pipeline(config: PipelineConfig,
         train_args=train_args,
         eval_args=eval_args,
         custom_config=trainer_config)
+  if config.trains_on_features:
+    trainer.add_upstream_node(data_quality)
 
   evaluator = Evaluator(
       examples=example_gen.outputs['examples'],

@@ -41,7 +41,7 @@ def write_report(metadata_path: str, reports_dir: str, run_id: Optional[str] = N
 
   page.section('Outcome', sections.verdict(summary, run))
   train = sections.data(page, examples, class_names) if examples else []
-  sections.data_checks(page, run)
+  sections.data_checks(page, run, examples)
   sections.training(page, run, train)
   sections.evaluation(page, run, summary, examples, class_names)
   sections.tflite(page, run)

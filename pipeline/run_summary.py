@@ -108,6 +108,33 @@ def tuner_trials(run: mlmd_runs.Run) -> List[Dict[str, object]]:
     return json.load(f)
 
 
+def data_quality(run: mlmd_runs.Run) -> Dict[str, object]:
+  """DataQuality's report (components/data_quality/component.py): near duplicates, label issues,
+  outliers, counts and the leak; empty when the run had no such check (a base trained from
+  scratch)."""
+  from components.data_quality.component import REPORT_FILE, DataQualityReport  # pylint: disable=g-import-not-at-top
+  report = run.output('DataQuality', DataQualityReport.TYPE_NAME)
+  path = os.path.join(report.uri, REPORT_FILE) if report else None
+  if not path or not tf.io.gfile.exists(path):
+    return {}
+  with tf.io.gfile.GFile(path) as f:
+    return {**json.load(f), 'path': path}
+
+
+def data_quality_line(report: Dict[str, object]) -> str:
+  """What DataQuality found, in one line: '6 exact and 15 near-duplicate pairs (7 of 901
+  eval/test images duplicate training images, 0.8 %, at most 2.0 % allowed), 4 under two classes;
+  360 likely label errors; 44 outliers (details: .../data_quality.json)'."""
+  counts, leak = report['counts'], report['leak']
+  return (f"{counts['exact_duplicate_pairs']} exact and "
+          f"{counts['near_duplicate_pairs'] - counts['exact_duplicate_pairs']} near-duplicate "
+          f"pairs ({leak['images']} of {leak['held_out_images']} eval/test images duplicate "
+          f"training images, {leak['share']:.1%}, at most {leak['max_leak_fraction']:.1%} "
+          f"allowed), {counts['conflicting_label_pairs']} under two classes; "
+          f"{counts['label_issues']} likely label errors; {counts['outliers']} outliers "
+          f"(details: {report['path']})")
+
+
 def trainer_config(run: mlmd_runs.Run) -> Dict[str, object]:
   """The Trainer's custom_config (class names and hyperparameters) of this run's Trainer."""
   trainer = run.executions.get('Trainer')

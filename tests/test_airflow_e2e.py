@@ -33,12 +33,13 @@ from components import atomic_pusher
 DAG_ID = 'sample'  # the pipeline's name: the data root's folder name
 TASKS = {'ImageExampleGen', 'StatisticsGen', 'SchemaGen', 'ImageSchema', 'LabelBalance',
          'ExampleValidator', 'baseline_statistics_resolver', 'DistributionValidator', 'DriftGate',
-         'AcceptedStatistics', 'Transform', 'FeatureExtractor', 'BaseFeatures', 'Tuner', 'Trainer',
+         'AcceptedStatistics', 'Transform', 'FeatureExtractor', 'BaseFeatures', 'DataQuality',
+         'Tuner', 'Trainer',
          'latest_blessed_model_resolver', 'EmbeddingDriftGate', 'Evaluator', 'TFLiteCheck',
          'Pusher'}
 # Downstream of DriftGate: they must not run when it fails.
 AFTER_DRIFT_GATE = {'AcceptedStatistics', 'Transform', 'FeatureExtractor', 'BaseFeatures',
-                    'Tuner', 'Trainer', 'Evaluator', 'TFLiteCheck', 'Pusher'}
+                    'DataQuality', 'Tuner', 'Trainer', 'Evaluator', 'TFLiteCheck', 'Pusher'}
 AIRFLOW = os.path.join(os.path.dirname(sys.executable), 'airflow')
 
 

@@ -50,7 +50,7 @@ def _load_with_kfp(path):
 def test_kfp_sdk_loads_the_spec(spec_path):
   done = _load_with_kfp(spec_path)
   assert done.returncode == 0, done.stderr
-  assert 'loaded sample: 21 tasks, 21 executors' in done.stdout
+  assert 'loaded sample: 22 tasks, 22 executors' in done.stdout
 
 
 @pytest.mark.parametrize('corrupt, message', [

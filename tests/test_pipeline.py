@@ -41,7 +41,7 @@ def test_components_and_data_checks_before_training(tmp_path):
   assert set(by_id) == {'ImageExampleGen', 'StatisticsGen', 'SchemaGen', 'ImageSchema',
                         'LabelBalance', 'ExampleValidator', 'baseline_statistics_resolver',
                         'DistributionValidator', 'DriftGate', 'AcceptedStatistics', 'Transform',
-                        'FeatureExtractor', 'BaseFeatures', 'Tuner', 'Trainer',
+                        'FeatureExtractor', 'BaseFeatures', 'DataQuality', 'Tuner', 'Trainer',
                         'latest_blessed_model_resolver', 'EmbeddingDriftGate', 'Evaluator',
                         'TFLiteCheck', 'Pusher'}
   # The curated schema (SchemaGen's plus the image properties' domains) is the one used.
@@ -56,6 +56,11 @@ def test_components_and_data_checks_before_training(tmp_path):
   for consumer in ('Tuner', 'Trainer'):
     assert by_id[consumer].inputs['examples'].producer_component_id == 'BaseFeatures'
   assert by_id['Trainer'].inputs['hyperparameters'].producer_component_id == 'Tuner'
+  # Data quality from the same features, before the Tuner and the Trainer (a leak stops the run).
+  assert by_id['DataQuality'].inputs['examples'].producer_component_id == 'BaseFeatures'
+  for consumer in ('Tuner', 'Trainer'):
+    assert 'DataQuality' in {node.id for node in by_id[consumer].upstream_nodes}
+  assert by_id['DataQuality'].exec_properties['max_leak_fraction'] == 0.02
   assert by_id['Evaluator'].inputs['examples'].producer_component_id == 'ImageExampleGen'
   # The embedding gate compares with the latest blessed model, the Evaluator's baseline too.
   assert 'latest_blessed_model_resolver' in {
@@ -95,7 +100,7 @@ def test_images_train_without_features_or_tuner(tmp_path):
   reads the ExampleGen's examples; no feature pass, no Tuner. --tuner-trials 0: no Tuner."""
   for settings in (dict(weights='none'), dict(per_epoch_augmentation=True)):
     by_id = {c.id: c for c in create_pipeline(_config(tmp_path, **settings)).components}
-    assert not {'FeatureExtractor', 'BaseFeatures', 'Tuner'} & set(by_id)
+    assert not {'FeatureExtractor', 'BaseFeatures', 'DataQuality', 'Tuner'} & set(by_id)
     assert by_id['Trainer'].inputs['examples'].producer_component_id == 'ImageExampleGen'
     assert 'hyperparameters' not in by_id['Trainer'].inputs
   by_id = {c.id: c for c in create_pipeline(_config(tmp_path, tuner_trials=0)).components}

@@ -15,6 +15,7 @@ One test, because every LocalDagRunner run costs a minute or more; in order it s
 * a retrain as good as the served model is pushed as a second version (with its TFLite model and
   warm-up requests), a rollback republishes the first, models.py lists the three and predict.py
   uses the rolled-back one;
+* validate.py finds the new images that repeat the run's training images (data quality);
 * the run report renders, last in headless Chromium (a reported skip where it is not installed,
   a failure in CI).
 Takes about 4 minutes on 2 idle CPUs (215 s measured).
@@ -41,6 +42,7 @@ from tfx.orchestration import metadata
 import local_runner
 import models
 import predict
+import validate
 from components import atomic_pusher
 from components import drift_comparison
 from components import drift_gate
@@ -54,7 +56,7 @@ from pipeline import run_summary
 from components.label_balance import LabelBalanceReport
 from tests.conftest import require_shared, WEIGHTS_035
 from tests.report_checks import assert_report_renders, browser_screenshot
-from tests.trees import REPO_ROOT, SAMPLE_DATA
+from tests.trees import REPO_ROOT, SAMPLE_DATA, make_tree
 
 # The sample's recipe (a base trained from scratch on the images).
 SCRATCH_NODES = {'ImageExampleGen', 'StatisticsGen', 'SchemaGen', 'ImageSchema', 'LabelBalance',
@@ -63,14 +65,14 @@ SCRATCH_NODES = {'ImageExampleGen', 'StatisticsGen', 'SchemaGen', 'ImageSchema',
                  'latest_blessed_model_resolver', 'EmbeddingDriftGate', 'Evaluator',
                  'TFLiteCheck', 'Pusher'}
 # The transfer recipe: the base's features computed once, the head tuned on them.
-NODES = SCRATCH_NODES | {'FeatureExtractor', 'BaseFeatures', 'Tuner'}
+NODES = SCRATCH_NODES | {'FeatureExtractor', 'BaseFeatures', 'DataQuality', 'Tuner'}
 # Resolvers look up MLMD on every run; they are never 'CACHED'.
 RESOLVERS = {'latest_blessed_model_resolver', 'baseline_statistics_resolver'}
 # Finished before the kill, so cached in the re-run. (DistributionValidator and DriftGate run again
 # there: the killed run's accepted statistics are now their baseline.)
 BEFORE_TRAINER = {'ImageExampleGen', 'StatisticsGen', 'SchemaGen', 'ImageSchema', 'LabelBalance',
                   'ExampleValidator', 'AcceptedStatistics', 'EmbeddingDriftGate', 'Transform',
-                  'FeatureExtractor', 'BaseFeatures', 'Tuner'}
+                  'FeatureExtractor', 'BaseFeatures', 'DataQuality', 'Tuner'}
 # The main root's recipe: the small pretrained base at 64 px, a quick search.
 TRANSFER_FLAGS = ['--weights', WEIGHTS_035, '--image-size', '64', '--tuner-trials', '3']
 
@@ -232,6 +234,26 @@ def _assert_registry_after_a_second_push_and_a_rollback(main, config, capsys):
   assert os.path.isfile(os.path.join(cards, str(third), 'model_card.html'))
 
 
+def _assert_validate_finds_new_images_that_repeat_training_images(tmp_path, config, capsys):
+  """validate.py's data-quality check against the run's training images: of 12 new images, the 6
+  copied from train/ are found as duplicates of training images."""
+  new = make_tree(str(tmp_path / 'new'), {'train': {'cats': 3, 'dogs': 3},
+                                          'validation': {'cats': 3, 'dogs': 3}})
+  for name in ('cats', 'dogs'):  # class folders only
+    os.makedirs(os.path.join(new, 'all', name))
+    for split in ('train', 'validation'):
+      for file_name in os.listdir(os.path.join(new, split, name)):
+        os.rename(os.path.join(new, split, name, file_name),
+                  os.path.join(new, 'all', name, f'{split}_{file_name}'))
+  capsys.readouterr()
+  status = validate.main(['--data-root', os.path.join(new, 'all'), '--pipeline-root',
+                          config.pipeline_root, '--output-dir', str(tmp_path / 'validation')])
+  report = capsys.readouterr().out
+  assert status == validate.EXIT_DRIFT, report
+  assert 'data quality: 6 of 12 new images duplicate training images, e.g. ' in report, report
+  assert 'repeats its training images' in report
+
+
 @pytest.mark.e2e
 def test_pipeline_recovers_gates_and_caches(tmp_path, capsys):
   require_shared(WEIGHTS_035)
@@ -337,6 +359,7 @@ def test_pipeline_recovers_gates_and_caches(tmp_path, capsys):
   assert atomic_pusher.model_versions(config.serving_dir) == versions
 
   _assert_registry_after_a_second_push_and_a_rollback(main, config, capsys)
+  _assert_validate_finds_new_images_that_repeat_training_images(tmp_path, config, capsys)
 
   # Last, as it is skipped where Chromium is not installed: the first run's report in a browser.
   screenshot = str(tmp_path / 'report.png')

@@ -21,6 +21,7 @@ from pipeline import tfma_results
 from pipeline.report import charts
 from pipeline.report import embedding_section
 from pipeline.report import inference
+from pipeline.report import quality_section
 from pipeline.report.page import Page, table
 from pipeline import run_summary
 from pipeline.run_summary import RunSummary
@@ -73,8 +74,9 @@ def data(page: Page, examples: metadata_store_pb2.Artifact,
   return train
 
 
-def data_checks(page: Page, run: mlmd_runs.Run) -> None:
-  """The validators' anomalies and the drift check's scores."""
+def data_checks(page: Page, run: mlmd_runs.Run,
+                examples: Optional[metadata_store_pb2.Artifact]) -> None:
+  """The validators' anomalies, the drift check's scores, and what DataQuality found."""
   anomaly_rows = [row for node, node_outputs in run.outputs.items()
                   for type_name, artifact in node_outputs.items() if type_name == 'ExampleAnomalies'
                   for row in _anomaly_rows(node, artifact)]
@@ -83,7 +85,8 @@ def data_checks(page: Page, run: mlmd_runs.Run) -> None:
                if anomaly_rows else '<p class="ok">No anomalies.</p>',
                drift_table(run.output('DriftGate', DriftReport.TYPE_NAME)),
                embedding_section.embedding_drift(
-                   page, run.output('EmbeddingDriftGate', EmbeddingDriftReport.TYPE_NAME)))
+                   page, run.output('EmbeddingDriftGate', EmbeddingDriftReport.TYPE_NAME)),
+               quality_section.data_quality(page, run, examples) if examples else '')
 
 
 def _hyperparameters(run: mlmd_runs.Run, record: Dict[str, Any]) -> str:
