@@ -78,7 +78,7 @@ def run_stages(data_root: str, workdir: str) -> None:
   from tfx.orchestration.local.local_dag_runner import LocalDagRunner  # pylint: disable=g-import-not-at-top
   from pipeline.pipeline import create_pipeline  # pylint: disable=g-import-not-at-top
   args = flags.local_parser().parse_args([
-      '--dataset', 'cats_and_dogs_filtered', '--data-root', data_root,
+      '--data-root', data_root,
       '--pipeline-root', os.path.join(workdir, 'pipeline_root'),
       '--serving-dir', os.path.join(workdir, 'serving')])
   pipeline = create_pipeline(flags.local_config(args))

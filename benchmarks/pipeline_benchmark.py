@@ -15,71 +15,26 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from typing import Dict, List
 
-import psutil
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+from benchmarks import common  # pylint: disable=g-import-not-at-top,wrong-import-position
 from pipeline import configs  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED = os.environ.get('CATS_DOGS_SHARED', os.path.join(os.path.dirname(REPO), 'shared'))
-DATA = os.path.join(SHARED, 'datasets', 'cats_and_dogs_filtered')
-WEIGHTS = os.path.join(SHARED, 'weights', 'mobilenet_v2_1.0_160_no_top_partly_dogs_finetuned.h5')
-RESULTS = os.path.join(REPO, 'benchmarks', 'results')
-
-
-def du(path: str) -> int:
-  return sum(os.path.getsize(os.path.join(folder, name))
-             for folder, _, files in os.walk(path) for name in files)
-
-
-def run_measured(command: List[str]) -> Dict[str, object]:
-  """Runs ``command``; returns wall seconds, peak memory in bytes, and its stdout.
-
-  Memory is the proportional set size (PSS) summed over the process tree: Beam's worker processes
-  map the same TensorFlow libraries, which a plain RSS sum would count once per process.
-  """
-  env = dict(os.environ, PYTHONUNBUFFERED='1')
-  start = time.time()
-  process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
-  peak = [0]
-
-  def sample():
-    root = psutil.Process(process.pid)
-    while process.poll() is None:
-      try:
-        tree = [root] + root.children(recursive=True)
-        peak[0] = max(peak[0], sum(p.memory_full_info().pss for p in tree if p.is_running()))
-      except psutil.Error:
-        pass
-      time.sleep(0.5)
-
-  sampler = threading.Thread(target=sample, daemon=True)
-  sampler.start()
-  stdout_lines = []
-  for line in process.stdout:
-    sys.stdout.write(line)
-    stdout_lines.append(line)
-  process.wait()
-  sampler.join()
-  if process.returncode:
-    raise SystemExit(f'{command[1]} failed with exit code {process.returncode}')
-  return {'wall_seconds': time.time() - start, 'peak_memory_bytes': peak[0],
-          'stdout': ''.join(stdout_lines)}
+DATA = os.path.join(common.DATASETS, 'cats_and_dogs_filtered')
+WEIGHTS = common.WEIGHTS
 
 
 def run_pipeline(workdir: str, epochs: int, fine_tune_epochs: int) -> Dict[str, object]:
   from pipeline import run_summary  # pylint: disable=g-import-not-at-top
   pipeline_root = os.path.join(workdir, 'pipeline_root')
-  measured = run_measured([
-      sys.executable, 'local_runner.py', '--dataset', 'cats_and_dogs_filtered', '--data-root', DATA,
-      '--weights', WEIGHTS, '--alpha', '1.0', '--epochs', str(epochs),
+  measured = common.run_measured([
+      sys.executable, 'local_runner.py', '--data-root', DATA,
+      '--weights', WEIGHTS, '--epochs', str(epochs),
       '--fine-tune-epochs', str(fine_tune_epochs),
       '--pipeline-root', pipeline_root, '--serving-dir', os.path.join(workdir, 'serving')])
   summary = run_summary.summarize(configs.metadata_path_of(pipeline_root))
@@ -91,7 +46,7 @@ def run_pipeline(workdir: str, epochs: int, fine_tune_epochs: int) -> Dict[str, 
       'served_validation_accuracy': (served_accuracy(summary.pushed_to, os.path.join(DATA, 'validation'))
                                      if summary.pushed_to else None),
       'component_seconds': {node: seconds for node, (_, seconds) in summary.executions.items()},
-      'pipeline_root_bytes': du(pipeline_root),
+      'pipeline_root_bytes': common.du(pipeline_root),
   }
 
 
@@ -110,7 +65,7 @@ def served_accuracy(model_dir: str, folder: str) -> Dict[str, object]:
 
 
 def run_keras(epochs: int) -> Dict[str, object]:
-  measured = run_measured([sys.executable, '-m', 'benchmarks.keras_baseline',
+  measured = common.run_measured([sys.executable, '-m', 'benchmarks.keras_baseline',
                            '--data-root', DATA, '--weights', WEIGHTS, '--epochs', str(epochs)])
   result = json.loads(measured['stdout'].strip().splitlines()[-1])
   result.update(wall_seconds=measured['wall_seconds'], peak_memory_bytes=measured['peak_memory_bytes'])
@@ -162,7 +117,8 @@ def to_markdown(result: Dict[str, object]) -> str:
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--epochs', type=int, default=configs.default('epochs'),
-                      help='training epochs of both runs (default %(default)s, the recipe\'s)')
+                      help='most epochs of the pipeline\'s head (default %(default)s, the '
+                           'recipe\'s; plain Keras trains the tutorial\'s 20)')
   parser.add_argument('--fine-tune-epochs', type=int, default=0,
                       help='also run the pipeline with this many fine-tuning epochs (default '
                            '%(default)s: not run)')
@@ -172,30 +128,24 @@ def main():
   if not (os.path.isdir(DATA) and os.path.exists(WEIGHTS)):
     print(f'skipped: needs {DATA} and {WEIGHTS}')
     return
-  os.makedirs(RESULTS, exist_ok=True)
   workdir = tempfile.mkdtemp(prefix='cats-dogs-benchmark-')
   try:
     result = {
         'date': time.strftime('%Y-%m-%d'),
-        'machine': f'{psutil.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB',
+        'machine': common.machine(),
         'epochs': args.epochs,
         'fine_tune_epochs': args.fine_tune_epochs,
-        'raw_data_bytes': du(DATA),
+        'raw_data_bytes': common.du(DATA),
         'pipeline': run_pipeline(os.path.join(workdir, 'frozen'), args.epochs, 0),
     }
     if not args.skip_keras:
-      result['keras'] = run_keras(args.epochs)
+      result['keras'] = run_keras()
     if args.fine_tune_epochs:
       result['fine_tune'] = run_pipeline(os.path.join(workdir, 'fine_tune'), args.epochs,
                                          args.fine_tune_epochs)
   finally:
     shutil.rmtree(workdir, ignore_errors=True)
-  with open(os.path.join(RESULTS, f'{args.name}.json'), 'w') as f:
-    json.dump(result, f, indent=1)
-  markdown = to_markdown(result)
-  with open(os.path.join(RESULTS, f'{args.name}.md'), 'w') as f:
-    f.write(markdown)
-  print(markdown)
+  common.write_results(args.name, result, to_markdown(result))
 
 
 if __name__ == '__main__':

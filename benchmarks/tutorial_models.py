@@ -42,7 +42,7 @@ PUBLISHED = {
 
 def learning_rate(variant: model_variants.ModelVariant) -> float:
   """The variant's default, as PipelineConfig resolves it when --learning-rate is not given."""
-  return configs.dataset_settings(DATASET, model=variant.name).get(
+  return configs.recipe_settings(configs.TRANSFER, model=variant.name).get(
       'learning_rate', configs.default('learning_rate'))
 
 
@@ -66,7 +66,7 @@ def run_variant(name: str, epochs: int, workdir: str) -> Dict[str, object]:
   variant = model_variants.get(name)
   pipeline_root = os.path.join(workdir, name, 'pipeline_root')
   rate = learning_rate(variant)
-  command = [sys.executable, 'local_runner.py', '--dataset', DATASET, '--data-root', DATA,
+  command = [sys.executable, 'local_runner.py', '--data-root', DATA,
              '--model', name, '--epochs', str(epochs), '--learning-rate', repr(rate),
              '--pipeline-root', pipeline_root,
              '--serving-dir', os.path.join(workdir, name, 'serving')]
@@ -157,9 +157,9 @@ def main(argv: Optional[List[str]] = None) -> None:
                       help='only rewrite the .md file from the .json file of an earlier run')
   parser.add_argument('--epochs', type=int, default=15,
                       help="epochs of the CNNs (default %(default)s, the tutorial's)")
-  parser.add_argument('--transfer-epochs', type=int, default=configs.dataset_settings(DATASET).get(
-                          'epochs', configs.default('epochs')),
-                      help='epochs of mobilenet_v2 (default %(default)s, the pipeline\'s recipe)')
+  parser.add_argument('--transfer-epochs', type=int, default=configs.default('epochs'),
+                      help='most epochs of mobilenet_v2\'s head (default %(default)s, the '
+                           'pipeline\'s recipe, which stops earlier)')
   parser.add_argument('--models', type=_models, default=list(model_variants.VARIANTS),
                       metavar='NAME,NAME', help='which variants (default: all four)')
   parser.add_argument('--name', default='tutorial_models', help='result file name')

@@ -16,7 +16,7 @@ Class names are the sorted class folder names; a label id is the index of its na
 import dataclasses
 import os
 import re
-from typing import List, Optional, Tuple
+from typing import List, Tuple
 
 import tensorflow as tf
 

@@ -15,7 +15,7 @@ of an image reads them there instead of running the base again:
 * the data-quality checks compare images by views 0 and 1.
 """
 import math
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from absl import logging
 import numpy as np
