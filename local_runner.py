@@ -17,6 +17,19 @@ from pipeline import run_logging
 SAMPLE_ROOT = flags.SAMPLE_ROOT
 
 
+def describe_recipe(config: configs.PipelineConfig) -> str:
+  """E.g. 'recipe transfer: frozen mobilenet_v2 (alpha 1, weights x.h5) at 160 px, its head tuned
+  in 12 trials'."""
+  weights = os.path.basename(config.weights)
+  if config.trains_on_features:
+    tuning = (f'its head tuned in {config.tuner_trials} trials' if config.tuner_trials
+              else 'its head at the recipe\'s learning rate (no tuning)')
+    return (f'recipe {config.recipe}: frozen {config.model} (alpha {config.alpha:g}, weights '
+            f'{weights}) at {config.image_size} px, {tuning}')
+  return (f'recipe {config.recipe}: {config.model} trained on the images at {config.image_size} px '
+          f'for {config.epochs} epochs (weights {weights})')
+
+
 def build_parser() -> argparse.ArgumentParser:
   return flags.local_parser(description=__doc__)
 
@@ -113,7 +126,8 @@ def main(argv: Optional[List[str]] = None) -> int:
   try:
     config = config_from_args(args)
     root_lock = run_lock.acquire(config.pipeline_root)  # until main returns, or the process dies
-    print(f'pipeline root: {config.pipeline_root}\ndata root:     {config.data_root}', flush=True)
+    print(f'pipeline:      {config.pipeline_name}, {describe_recipe(config)}\n'
+          f'pipeline root: {config.pipeline_root}\ndata root:     {config.data_root}', flush=True)
   except configs.ConfigError as e:
     print(f'error: {e}', file=sys.stderr)
     return 2

@@ -13,6 +13,7 @@ import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration import metadata
 
+from components.data_quality.component import DataQualityReport
 from components.drift_gate import ACCEPTED_KEY
 
 RUN_CONTEXT_TYPE = 'pipeline_run'
@@ -141,7 +142,7 @@ def data_quality_inputs(store: mlmd.MetadataStore) -> Optional[Tuple[
   """(the newest DataQuality report, the examples with the base's features it was made of, the
   feature extractor's model): the training set validate.py compares new images with. None when no
   run computed them (a base trained from scratch, or no run yet)."""
-  report_id = _latest_output(store, 'DataQualityReport', 'report')
+  report_id = _latest_output(store, DataQualityReport.TYPE_NAME, 'report')
   if report_id is None:
     return None
   checking = [e.execution_id for e in store.get_events_by_artifact_ids([report_id])
@@ -155,8 +156,8 @@ def data_quality_inputs(store: mlmd.MetadataStore) -> Optional[Tuple[
                and e.path.steps[0].key == 'model']
   if not model_ids:
     return None
-  report, examples, model = store.get_artifacts_by_id([report_id, examples_id, model_ids[0]])
-  return report, examples, model
+  by_id = {a.id: a for a in store.get_artifacts_by_id([report_id, examples_id, model_ids[0]])}
+  return by_id[report_id], by_id[examples_id], by_id[model_ids[0]]
 
 
 # --- pushes --------------------------------------------------------------------------------------
