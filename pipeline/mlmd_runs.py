@@ -145,12 +145,13 @@ def data_quality_inputs(store: mlmd.MetadataStore) -> Optional[Tuple[
   report_id = _latest_output(store, DataQualityReport.TYPE_NAME, 'report')
   if report_id is None:
     return None
-  checking = [e.execution_id for e in store.get_events_by_artifact_ids([report_id])
-              if e.type == metadata_store_pb2.Event.OUTPUT]
-  [examples_id] = [e.artifact_id for e in store.get_events_by_execution_ids(checking)
+  # The execution that made it first (a cached execution records the same output again).
+  checking = min(e.execution_id for e in store.get_events_by_artifact_ids([report_id])
+                 if e.type == metadata_store_pb2.Event.OUTPUT)
+  [examples_id] = [e.artifact_id for e in store.get_events_by_execution_ids([checking])
                    if e.type == metadata_store_pb2.Event.INPUT]
-  inferring = [e.execution_id for e in store.get_events_by_artifact_ids([examples_id])
-               if e.type == metadata_store_pb2.Event.OUTPUT]
+  inferring = [min(e.execution_id for e in store.get_events_by_artifact_ids([examples_id])
+                   if e.type == metadata_store_pb2.Event.OUTPUT)]
   model_ids = [e.artifact_id for e in store.get_events_by_execution_ids(inferring)
                if e.type == metadata_store_pb2.Event.INPUT and e.path.steps
                and e.path.steps[0].key == 'model']
