@@ -34,6 +34,19 @@ def pictures(colour: int, count: int, seed: int, image_format: str = 'JPEG') -> 
   return result
 
 
+def tinted_pictures(colour: int, tint: int, levels: Sequence[int], seed: int) -> List[bytes]:
+  """Pictures like ``pictures(colour)`` whose channel ``tint`` is around each of ``levels`` (0 to
+  255) instead of 0 to 90: one per level, further from the plain ones the higher the level."""
+  rng = np.random.RandomState(seed)
+  result = []
+  for level in levels:
+    pixels = rng.randint(0, 90, (40, 44, 3)).astype(np.uint8)
+    pixels[..., colour] = rng.randint(150, 255, pixels.shape[:2])
+    pixels[..., tint] = np.clip(rng.randint(level - 20, level + 20, pixels.shape[:2]), 0, 255)
+    result.append(encode(Image.fromarray(pixels)))
+  return result
+
+
 def held_out_pictures(colours: Sequence[int] = (RED, GREEN)) -> List[bytes]:
   return [data for i, colour in enumerate(colours) for data in pictures(colour, 50, 3 + i)]
 

@@ -30,20 +30,25 @@ def _predictions(labels, wrong):
   return np.stack([1 - predicted, predicted], axis=1) * 0.8 + 0.1
 
 
-def _verdict(gate, baseline_wrong, candidate_wrong, minimum=0.5):
-  """TFMA's validation of the candidate: its eval config (with a baseline, as TFX's Evaluator
-  completes it), the paired metric computed by its own combiner, accuracy and its diff."""
+def _verdict(gate, baseline_wrong, candidate_wrong, minimum=0.5, eval_config=None):
+  """TFMA's validation of the candidate: its eval config (``eval_config``, by default the
+  pipeline's with an accuracy gate at ``minimum``; with a baseline, as TFX's Evaluator completes
+  it), the paired metric computed by its own combiner, accuracy, balanced accuracy and their
+  diffs."""
   config = config_util.update_eval_config_with_defaults(
-      make_eval_config('accuracy', minimum, 2, gate, 0.05), has_baseline=True)
+      eval_config or make_eval_config('accuracy', minimum, 2, gate, 0.05), has_baseline=True)
   labels = np.arange(TEST_IMAGES) % 2
   predictions = {'baseline': _predictions(labels, baseline_wrong),
                  'candidate': _predictions(labels, candidate_wrong)}
-  accuracy = {name: float(np.mean(np.argmax(p, axis=1) == labels))
-              for name, p in predictions.items()}
-  key = metric_types.MetricKey(name='sparse_categorical_accuracy', model_name='candidate',
-                               example_weighted=False)
-  metrics = {key: accuracy['candidate'],
-             key.make_diff_key(): accuracy['candidate'] - accuracy['baseline']}
+  right = {name: np.argmax(p, axis=1) == labels for name, p in predictions.items()}
+  metrics = {}
+  for metric, of_model in (
+      ('sparse_categorical_accuracy', lambda name: float(np.mean(right[name]))),
+      ('balanced_accuracy',
+       lambda name: float(np.mean([np.mean(right[name][labels == c]) for c in (0, 1)])))):
+    key = metric_types.MetricKey(name=metric, model_name='candidate', example_weighted=False)
+    metrics[key] = of_model('candidate')
+    metrics[key.make_diff_key()] = of_model('candidate') - of_model('baseline')
   paired = [c for c in metric_specs.to_computations(config.metrics_specs, config)
             if isinstance(getattr(c, 'combiner', None), paired_accuracy._PairedCountsCombiner)]
   assert len(paired) == (gate == blessing_gate.PAIRED)
@@ -72,6 +77,46 @@ def test_a_significantly_worse_model_is_refused():
   assert not blessed
   assert (numbers['candidate_losses'], numbers['candidate_wins']) == (8, 1)
   assert numbers['paired_worse_p_value'] == pytest.approx(10 / 512)
+
+
+@pytest.mark.parametrize('wins, losses, p_value, blessed', [
+    (1, 7, 9 / 256, False),  # 0.035: below 0.05 by less than half of it
+    (3, 10, 0.0461, False),  # just below
+    (2, 8, 0.0547, True),  # just above
+    (1, 6, 8 / 128, True),
+])
+def test_refused_exactly_when_p_is_below_the_significance(wins, losses, p_value, blessed):
+  """The paired gate's threshold is the significance itself (0.05 here), not a fraction or a
+  multiple of it: p-values on both sides of it, close to it."""
+  verdict, numbers = _verdict(blessing_gate.PAIRED, list(range(wins)),
+                              list(range(wins, wins + losses)))
+  assert (numbers['candidate_wins'], numbers['candidate_losses']) == (wins, losses)
+  assert numbers['paired_worse_p_value'] == pytest.approx(p_value, abs=1e-4)
+  assert verdict == blessed
+
+
+def _evaluator_eval_config(tmp_path, *flags):
+  """The Evaluator's eval config in the pipeline that local_runner builds from ``flags``."""
+  import local_runner  # pylint: disable=g-import-not-at-top
+  from google.protobuf import json_format  # pylint: disable=g-import-not-at-top
+  from pipeline.pipeline import create_pipeline  # pylint: disable=g-import-not-at-top
+  config = local_runner.config_from_args(local_runner.build_parser().parse_args(
+      ['--pipeline-root', str(tmp_path / 'root'), '--serving-dir', str(tmp_path / 'serving'),
+       *flags]))
+  evaluator = next(c for c in create_pipeline(config).components if c.id == 'Evaluator')
+  return json_format.Parse(evaluator.exec_properties['eval_config'], tfma.EvalConfig())
+
+
+def test_the_significance_flag_is_the_evaluators_threshold(tmp_path):
+  """--blessing-significance from the command line to the threshold TFMA checks in the
+  Evaluator: a candidate with 7 losses and 1 win (p = 0.035) is refused at the default 0.05 and
+  blessed at 0.01."""
+  baseline_wrong, candidate_wrong = [0], list(range(1, 8))
+  blessed, numbers = _verdict(blessing_gate.PAIRED, baseline_wrong, candidate_wrong,
+                              eval_config=_evaluator_eval_config(tmp_path))
+  assert numbers['paired_worse_p_value'] == pytest.approx(9 / 256) and not blessed
+  strict = _evaluator_eval_config(tmp_path, '--blessing-significance', '0.01')
+  assert _verdict(blessing_gate.PAIRED, baseline_wrong, candidate_wrong, eval_config=strict)[0]
 
 
 def test_churn_that_cancels_out_is_blessed_by_both():

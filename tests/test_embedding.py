@@ -59,6 +59,21 @@ def test_embedding_signature_flags_blue_pictures_only(loaded):
       rtol=1e-5)
 
 
+def test_the_flag_is_the_score_above_the_threshold(loaded):
+  """Red pictures ever bluer, from as blue as the training pictures (blue channel 0 to 90) to a
+  little more: their scores run from below the threshold to many times it, and the flag that
+  predict.py shows is exactly score > threshold, not a multiple of it."""
+  images = embedding_checks.tinted_pictures(embedding_checks.RED, embedding_checks.BLUE,
+                                            range(44, 62), seed=7)
+  out = loaded.embed(**{features.IMAGE_BYTES_INPUT: tf.constant(images)})
+  scores, flags = out[embedding.OOD_SCORE_OUTPUT].numpy(), out[embedding.OOD_FLAG_OUTPUT].numpy()
+  threshold = loaded.baseline.ood_threshold
+  assert flags.tolist() == (scores > threshold).tolist(), (scores, threshold)
+  # The pictures test the threshold closely: below it, above it by less than twice, and far above.
+  assert (scores <= threshold).any() and ((threshold < scores) & (scores < 2 * threshold)).any()
+  assert (scores > 10 * threshold).any()
+
+
 def test_baseline_sample_is_bounded(transform_output):
   model = embedding_checks.colour_model(TEST_IMAGE_SIZE)
   images = embedding_checks.pictures(embedding_checks.RED, 30, 5)

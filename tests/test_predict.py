@@ -128,6 +128,26 @@ def test_out_of_distribution_flag_in_every_format(capsys, tmp_path, colour_model
           for r in rows} == expected
 
 
+def test_the_flag_shown_is_the_score_above_the_models_threshold(capsys, tmp_path,
+                                                                colour_model_dir):
+  """Red pictures ever bluer (tests/test_embedding.py), scored from below the model's threshold to
+  many times it: an image is shown out of distribution exactly when its score is above it."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from tests import embedding_checks  # pylint: disable=g-import-not-at-top
+  for i, data in enumerate(embedding_checks.tinted_pictures(
+      embedding_checks.RED, embedding_checks.BLUE, range(44, 62), seed=7)):
+    (tmp_path / f'{i:02d}.jpg').write_bytes(data)
+  threshold = float(tf.saved_model.load(colour_model_dir).ood_threshold.numpy())
+  code, out, err = _run(capsys, tmp_path, '--model', colour_model_dir, '--format', 'json')
+  assert code == 0
+  rows = [json.loads(line) for line in out.splitlines()]
+  assert [r['out_of_distribution'] for r in rows] == [r['ood_score'] > threshold for r in rows]
+  flagged = sum(r['out_of_distribution'] for r in rows)
+  assert 0 < flagged < len(rows)
+  assert any(threshold < r['ood_score'] < 2 * threshold for r in rows)
+  assert f'{flagged} of {len(rows)} image(s) out of distribution' in err
+
+
 def test_every_class_of_a_three_class_model_in_every_format(capsys, tmp_path, transform_output):
   """N classes: every class's probability in JSON and CSV, the right class named in the text."""
   from tests import embedding_checks  # pylint: disable=g-import-not-at-top

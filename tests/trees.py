@@ -40,3 +40,14 @@ def darkened_copy(source: str, target: str) -> str:
         ImageEnhance.Brightness(image).enhance(0.4).save(
             os.path.join(folder.replace(source, target), name))
   return target
+
+
+def grayscale_copy(source: str, target: str) -> str:
+  """A copy of the tree ``source`` with every image in shades of grey (still RGB files): the
+  colours that tell the sample's classes apart are gone, their shapes stay."""
+  for folder, _, files in os.walk(source):
+    os.makedirs(folder.replace(source, target), exist_ok=True)
+    for name in files:
+      with Image.open(os.path.join(folder, name)) as image:
+        image.convert('L').convert('RGB').save(os.path.join(folder.replace(source, target), name))
+  return target
