@@ -128,7 +128,7 @@ def config_from_args(args: argparse.Namespace) -> configs.PipelineConfig:
       transform_module_file=image_path(configs.TRANSFORM_MODULE_FILE),
       trainer_module_file=image_path(configs.TRAINER_MODULE_FILE),
       tuner_module_file=image_path(configs.TUNER_MODULE_FILE),
-      **flags.settings(args))
+      **flags.with_alpha_of_weights(flags.settings(args)))
 
 
 def compile_pipeline(config: configs.PipelineConfig, image: str, output: str) -> Dict[str, Any]:

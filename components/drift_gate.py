@@ -120,11 +120,11 @@ def DriftGate(  # pylint: disable=invalid-name
           else f'{r.feature} {r.check}' for r in rows)
       for pair, rows in drifted.items())
   if on_drift == 'warn':
-    logging.warning('The data drifted from the baseline (%s); training anyway (--on-drift warn).',
-                    summary)
+    logging.warning('DriftGate: the data drifted from the baseline (%s); training anyway '
+                    '(--on-drift warn).', summary)
     return
   raise DataDriftError(
       f'the data drifted from the baseline, the last data that passed this check ({summary}); '
-      f'the full report is in {report.uri}/{REPORT_FILE}. Check the new images (python validate.py '
-      'shows the distributions), or accept them with --on-drift warn or higher --drift-* '
-      'thresholds.')
+      'the whole report is in the log with --verbose (a failed step keeps no output). Check the '
+      'new images (python validate.py shows the distributions), or accept them with --on-drift '
+      'warn or higher --drift-* thresholds.')

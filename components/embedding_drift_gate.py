@@ -113,11 +113,11 @@ def EmbeddingDriftGate(  # pylint: disable=invalid-name
   summary = (f'domain classifier ROC AUC {finding.score:.3f} >= {finding.threshold}, '
              f'{finding.detail}')
   if on_drift == 'warn':
-    logging.warning('The training images drifted from the blessed model\'s (%s); training '
-                    'anyway (--on-drift warn).', summary)
+    logging.warning('EmbeddingDriftGate: the training images drifted from the blessed model\'s '
+                    '(%s); training anyway (--on-drift warn).', summary)
     return
   raise EmbeddingDriftError(
       f'the training images show something else than the blessed model\'s training images '
-      f'({summary}); the report and picture are in {report.uri}. Check the new images (python '
-      'validate.py shows the embeddings), or accept them with --on-drift warn or higher '
+      f'({summary}). Check the new images (python validate.py shows the embeddings and writes the '
+      'picture; a failed step keeps no output), or accept them with --on-drift warn or higher '
       '--drift-embedding-auc.')

@@ -216,6 +216,15 @@ def local_parser(description: Optional[str] = None, raise_errors: bool = False) 
   return parser
 
 
+def with_alpha_of_weights(settings_given: Dict[str, object]) -> Dict[str, object]:
+  """``settings_given`` with --alpha read from a local --weights file when not given: the file's
+  width is the only one it fits (components/modules/weights_file.py)."""
+  weights = settings_given.get('weights')
+  if settings_given.get('alpha') is None and weights and os.path.isfile(weights):
+    return {**settings_given, 'alpha': weights_file.alpha_of(weights)}
+  return settings_given
+
+
 def run_dir(pipeline_name: str) -> str:
   """Where a local run keeps its pipeline root and serving folder: runs/<pipeline name>/."""
   return os.path.join(configs.REPO_ROOT, 'runs', pipeline_name)
@@ -231,9 +240,7 @@ def local_config(args: argparse.Namespace) -> configs.PipelineConfig:
   data_root = os.path.abspath(args.data_root) if args.data_root else SAMPLE_ROOT
   sample = not args.dataset and os.path.realpath(data_root) == os.path.realpath(SAMPLE_ROOT)
   recipe = args.recipe or (configs.SCRATCH if sample else configs.TRANSFER)
-  settings_given = settings(args)
-  if settings_given['alpha'] is None and args.weights and os.path.isfile(args.weights):
-    settings_given['alpha'] = weights_file.alpha_of(args.weights)
+  settings_given = with_alpha_of_weights(settings(args))
   name = args.pipeline_name or configs.pipeline_name_of(args.dataset or data_root)
   folder = run_dir(name)
   config = configs.PipelineConfig.for_recipe(

@@ -11,9 +11,9 @@ import warnings
 
 class _ProgressFilter(logging.Filter):
   """Without --verbose, shows which component runs, whether it came from the cache, the
-  ExampleGen's progress lines, LabelBalance's warnings and DataQuality's findings, which Beam's worker processes send as 'Worker: <LogEntry proto>'."""
+  ExampleGen's progress lines, and the data checks' warnings and findings, which Beam's worker processes send as 'Worker: <LogEntry proto>'."""
   _SHOWN = ('Component ', 'A cached execution', 'Image ExampleGen: ', 'LabelBalance: ',
-            'DataQuality: ')
+            'DataQuality: ', 'DriftGate: ', 'EmbeddingDriftGate: ')
   _WORKER_MESSAGE = re.compile(r'^Worker: .*?message: "(.*?)(?<!\\)"')
 
   def filter(self, record: logging.LogRecord) -> bool:

@@ -30,8 +30,8 @@ from components.modules import frozen_features
 
 REPORT_FILE = 'data_quality.json'
 TRAIN = features.SPLIT_NAMES[0]
-# How many leaked pairs the error names (all are in the report).
-NAMED_PAIRS = 3
+# How many leaked pairs the error names, and how many the log lists (all are in the report).
+NAMED_PAIRS, LISTED_PAIRS = 3, 50
 
 
 class DataQualityReport(Artifact):
@@ -119,6 +119,10 @@ def DataQuality(  # pylint: disable=invalid-name
                     for pair in found['pairs'][:NAMED_PAIRS])
   summary = (f"{found['images']} of {found['held_out_images']} eval/test images "
              f"({found['share']:.1%}) duplicate training images, e.g. {named}")
+  for pair in found['pairs'][:LISTED_PAIRS]:
+    logging.warning('DataQuality: %s (%s) ~ %s (%s): similarity %.3f%s', pair['paths'][0],
+                    pair['splits'][0], pair['paths'][1], pair['splits'][1], pair['similarity'],
+                    ', identical files' if pair['exact'] else '')
   if found['share'] <= max_leak_fraction:
     logging.warning('DataQuality: %s; at most %s allowed (--max-leak-fraction): the test metrics '
                     'may be inflated by up to that share. The pairs are in %s.', summary,
@@ -126,5 +130,5 @@ def DataQuality(  # pylint: disable=invalid-name
     return
   raise DataLeakError(
       f'{summary}; above --max-leak-fraction {max_leak_fraction:g}: the model would be tested on '
-      f'what it trained on. Remove the copies from validation/ or test/ (every pair is in {path}), '
-      'or raise --max-leak-fraction.')
+      f'what it trained on. Remove the copies from validation/ or test/ (the pairs are listed above, '
+      f'{LISTED_PAIRS} at most; a failed step keeps no output), or raise --max-leak-fraction.')
