@@ -89,8 +89,10 @@ def write_transform_graph(workdir: str) -> None:
       features.LABEL_NAME_KEY: tf.io.FixedLenFeature([1], tf.string),
   }))
   out_dir = os.path.join(workdir, 'transform')
-  preprocessing_fn = functools.partial(preprocessing.preprocessing_fn,
-                                       custom_config={'image_size': IMAGE_SIZE})
+  from components.modules import image_budget  # pylint: disable=g-import-not-at-top
+  from pipeline.served_models import image_budget_of  # pylint: disable=g-import-not-at-top
+  preprocessing_fn = functools.partial(preprocessing.preprocessing_fn, custom_config={
+      'image_size': IMAGE_SIZE, **image_budget.as_settings(image_budget_of(None))})
   with tft_beam.Context(temp_dir=os.path.join(workdir, 'tft_tmp'), force_tf_compat_v1=False):
     transform_fn = (raw, metadata) | tft_beam.AnalyzeDataset(preprocessing_fn)
     _ = transform_fn | tft_beam.WriteTransformFn(out_dir)

@@ -61,6 +61,11 @@ class PipelineConfig:
       default_factory=lambda: {'train': 8, 'eval': 1, 'test': 1})
   max_skipped_fraction: float = 0.01
   max_class_ratio: float = 1.5
+  # Image budget, read from the header before decoding and saved in the model: a 200 Mpx phone
+  # photo fits (16320 x 12240 = 199.8 Mpx, 20-60 MB as JPEG), a 388 KB PNG bomb of 20000 x 20000
+  # does not (components/modules/image_budget.py).
+  max_image_pixels: int = 200_000_000
+  max_image_bytes: int = 100_000_000
   # Drift from the baseline (the last data that passed this check): thresholds, and 'fail' to stop
   # before training or 'warn' to train anyway.
   drift_thresholds: DriftThresholds = dataclasses.field(default_factory=DriftThresholds)
@@ -115,7 +120,7 @@ class PipelineConfig:
       if not ok:
         raise ConfigError(f'{flag_of(name)}: {getattr(self, name)!r} {what}')
 
-    for name in ('epochs', 'batch_size', 'image_size'):
+    for name in ('epochs', 'batch_size', 'image_size', 'max_image_pixels', 'max_image_bytes'):
       require(_is_int(getattr(self, name)) and getattr(self, name) >= 1, name,
               'is not a positive integer')
     for name in ('fine_tune_epochs', 'fine_tune_at'):

@@ -94,6 +94,11 @@ def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
       ('max_skipped_fraction', 'fail when more than this share of files are not images, 0 to 1')):
     checks.add_argument(configs.flag_of(name), type=float,
                         help=f'{text} (default {configs.default(name)})')
+  for name, text in (
+      ('max_image_pixels', 'skip (refuse in serving) an image whose header declares more pixels'),
+      ('max_image_bytes', 'skip (refuse in serving) an image file of more bytes')):
+    checks.add_argument(configs.flag_of(name), type=int,
+                        help=f'{text} (default {configs.default(name)})')
   checks.add_argument('--split-ratios', type=_split_ratios, metavar='TRAIN,EVAL,TEST',
                       help='weights of the hash split of a root with class folders only (default '
                            + ','.join(map(str, configs.default('split_ratios').values())) + ')')
@@ -142,6 +147,7 @@ def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 _SETTING_FLAGS = ('test_fraction', 'max_class_ratio', 'max_skipped_fraction', 'split_ratios',
+                  'max_image_pixels', 'max_image_bytes',
                   'model', 'weights', 'alpha', 'image_size', 'epochs', 'batch_size',
                   'learning_rate', 'fine_tune_epochs', 'cache_images', 'per_epoch_augmentation',
                   'accuracy_threshold',

@@ -168,7 +168,8 @@ def create_pipeline(config: PipelineConfig,
         # Pre-transform statistics would repeat StatisticsGen's; post-transform ones would
         # describe every pixel of every decoded image: slow and of no use.
         disable_statistics=True,
-        custom_config={'image_size': config.image_size, **code_version})
+        custom_config={'image_size': config.image_size, 'max_image_pixels': config.max_image_pixels,
+                       'max_image_bytes': config.max_image_bytes, **code_version})
     trainer = Trainer(
         module_file=config.trainer_module_file,
         examples=example_gen.outputs['examples'],

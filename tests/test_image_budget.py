@@ -6,12 +6,12 @@ from PIL import Image
 import pytest
 import tensorflow as tf
 
-from components.modules import image_budget
+from components.modules import features, image_budget, preprocessing
 from tests import bombs
-from tests.trees import encode
+from tests.trees import default_budget, encode
 
 SMALL = image_budget.ImageBudget(max_pixels=10_000, max_bytes=10**8)
-DEFAULT = image_budget.ImageBudget(max_pixels=200_000_000, max_bytes=100_000_000)
+DEFAULT = default_budget()
 NOISE = Image.effect_noise((300, 200), 40)  # 300 wide, 200 tall: a swapped width/height shows
 
 
@@ -141,3 +141,25 @@ def test_byte_budget():
   assert reasons_of([data, data[:100]], budget) == [
       f'too large: {len(data)} bytes (limit {len(data) - 1})', '']
   assert image_budget.file_size_reason(len(data), budget) == reasons_of([data], budget)[0]
+
+
+def test_transform_function_refuses_a_bomb_before_decoding():
+  """A PNG header of 20000 x 20000 and no pixels: decoded first, it would fail as invalid PNG."""
+  preprocess = tf.function(lambda images: preprocessing.preprocess_images(images, 16, DEFAULT))
+  normal = FORMATS['png grey']
+  assert preprocess(tf.constant([normal])).shape == (1, 16, 16, 3)
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match='image 1 of the batch: too large: 20000×20000 pixels '
+                           r'\(limit 200000000\)'):
+    preprocess(tf.constant([normal, bombs.png_header(20000, 20000), normal]))
+
+
+def test_transform_graph_enforces_and_records_the_budget(transform_output):
+  assert image_budget.of_transform_graph(transform_output.transform_savedmodel_dir) == DEFAULT
+  layer = transform_output.transform_features_layer()
+  raw = [FORMATS['jpeg baseline'], bombs.jpeg_sized(30000, 30000, 'RGB')]
+  message = r'image 1 of the batch: too large: 30000×30000 pixels \(limit 200000000\)'
+  with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+    layer({features.IMAGE_KEY: tf.reshape(tf.constant(raw), [-1, 1]),
+           features.LABEL_KEY: tf.zeros([2, 1], tf.int64),
+           features.LABEL_NAME_KEY: tf.fill([2, 1], b'cats')})
