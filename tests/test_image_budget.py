@@ -3,6 +3,8 @@ import os
 import struct
 
 from PIL import Image
+import numpy as np
+import psutil
 import pytest
 import tensorflow as tf
 
@@ -13,6 +15,12 @@ from tests.trees import default_budget, encode
 SMALL = image_budget.ImageBudget(max_pixels=10_000, max_bytes=10**8)
 DEFAULT = default_budget()
 NOISE = Image.effect_noise((300, 200), 40)  # 300 wide, 200 tall: a swapped width/height shows
+
+
+@pytest.fixture(scope='session')
+def png_bomb():
+  """20000 x 20000 grey pixels in 0.8 MB: 1.2 GB decoded to RGB."""
+  return bombs.png(20000, 20000)
 
 
 def sizes_of(images):
@@ -163,3 +171,43 @@ def test_transform_graph_enforces_and_records_the_budget(transform_output):
     layer({features.IMAGE_KEY: tf.reshape(tf.constant(raw), [-1, 1]),
            features.LABEL_KEY: tf.zeros([2, 1], tf.int64),
            features.LABEL_NAME_KEY: tf.fill([2, 1], b'cats')})
+
+
+def _examples(images):
+  return [tf.train.Example(features=tf.train.Features(feature={
+      features.IMAGE_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(value=[data]))
+  })).SerializeToString() for data in images]
+
+
+def test_serving_refuses_a_request_with_a_bomb_by_its_index(saved_model_dir, png_bomb):
+  loaded = tf.saved_model.load(saved_model_dir)
+  assert image_budget.of_model(loaded) == DEFAULT
+  photos = [FORMATS['jpeg baseline'], FORMATS['png rgba']] * 10
+  by_bytes = loaded.signatures[features.IMAGE_BYTES_SIGNATURE]
+  expected = by_bytes(image_bytes=tf.constant(photos))[features.PROBABILITIES_OUTPUT].numpy()
+  request = photos[:17] + [png_bomb] + photos[17:]  # in the second chunk of 16
+  process = psutil.Process()
+  before = process.memory_info().rss
+  message = r'image 17 of the request: too large: 20000×20000 pixels \(limit 200000000\)'
+  with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+    by_bytes(image_bytes=tf.constant(request))
+  with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+    loaded.signatures['serving_default'](examples=tf.constant(_examples(request)))
+  assert process.memory_info().rss - before < 100 * 2**20  # decoded, the bomb alone is 1.2 GB
+  # The photos' answers do not change with the check.
+  np.testing.assert_array_equal(
+      by_bytes(image_bytes=tf.constant(photos))[features.PROBABILITIES_OUTPUT].numpy(), expected)
+
+
+def test_serving_enforces_the_budget_the_model_carries(saved_model_dir, tmp_path):
+  """A model's budget variables decide for the request, before its Transform graph's constants."""
+  loaded = tf.saved_model.load(saved_model_dir)
+  loaded.max_image_pixels.assign(1000)
+  strict_dir = str(tmp_path / 'strict')
+  tf.saved_model.save(loaded, strict_dir, signatures=loaded.signatures)
+  strict = tf.saved_model.load(strict_dir)
+  assert image_budget.of_model(strict) == (1000, DEFAULT.max_bytes)
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match=r'image 0 of the request: too large: 300×200 pixels \(limit 1000\)'):
+    strict.signatures[features.IMAGE_BYTES_SIGNATURE](
+        image_bytes=tf.constant([FORMATS['png grey']]))
