@@ -64,11 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def generate_statistics(data_root: str, stats_path: str, beam_args: List[str],
-                        sample_path: Optional[str] = None):
+                        sample_path: Optional[str] = None, budget=None):
   """TFDV statistics of every image under ``data_root``, written to ``stats_path``: the
   ImageExampleGen's transform, then TFDV's GenerateStatistics, on Beam; with ``sample_path``, a
   random sample of the decodable images' bytes (up to embedding_check.MAX_NEW_IMAGES) in that
-  TFRecord file. Returns (statistics, files seen, files skipped)."""
+  TFRecord file. Files over ``budget`` (an image_budget.ImageBudget; default PipelineConfig's)
+  are skipped, as the ExampleGen skips them. Returns (statistics, files seen, files skipped)."""
   import apache_beam as beam  # pylint: disable=g-import-not-at-top
   from apache_beam.options.pipeline_options import PipelineOptions  # pylint: disable=g-import-not-at-top
   import tensorflow_data_validation as tfdv  # pylint: disable=g-import-not-at-top
@@ -80,6 +81,7 @@ def generate_statistics(data_root: str, stats_path: str, beam_args: List[str],
   from components.modules import features  # pylint: disable=g-import-not-at-top
   from pipeline import beam_presets  # pylint: disable=g-import-not-at-top
   from pipeline.pipeline import statistics_options  # pylint: disable=g-import-not-at-top
+  from pipeline.served_models import image_budget_of  # pylint: disable=g-import-not-at-top
 
   layout = layout_lib.detect_layout(data_root)
   # The ExampleGen driver's own span resolution: {SPAN} -> the latest span folder.
@@ -91,7 +93,8 @@ def generate_statistics(data_root: str, stats_path: str, beam_args: List[str],
   # The transform tags each example with its split; all splits are described together here, so
   # the pipeline's default split settings serve.
   config = {**executor_config.executor_settings(layout, configs.default('test_fraction'),
-                                                configs.default('max_skipped_fraction')),
+                                                configs.default('max_skipped_fraction'),
+                                                budget or image_budget_of(None)),
             'split_ratios': configs.default('split_ratios')}
   options = PipelineOptions(beam_args or beam_presets.direct(
       input_images=flags.count_files(data_root)))
@@ -196,6 +199,7 @@ def validate(args: argparse.Namespace) -> Tuple[int, str]:
   from pipeline import validation_report  # pylint: disable=g-import-not-at-top
   from components.image_example_gen import DataLayoutError  # pylint: disable=g-import-not-at-top
   from components.image_example_gen import detect_layout  # pylint: disable=g-import-not-at-top
+  from pipeline.served_models import image_budget_of  # pylint: disable=g-import-not-at-top
 
   thresholds = flags.drift_settings(args)['drift_thresholds']
   data_root = os.path.abspath(args.data_root)
@@ -205,14 +209,16 @@ def validate(args: argparse.Namespace) -> Tuple[int, str]:
     raise UsageError(str(e)) from e
   baseline_statistics, schema, source = load_baseline(args)
   model, model_source = load_embedding_model(args)
+  # The model's image budget, so the sample it embeds holds no image it would refuse.
+  budget = image_budget_of(model.saved_model if model is not None else None)
   os.makedirs(args.output_dir, exist_ok=True)
   sample_path = os.path.join(args.output_dir, 'embedding_sample.tfrecord')
   new_statistics, seen, skipped = generate_statistics(
       data_root, os.path.join(args.output_dir, 'statistics.pb'), args.beam_arg,
-      sample_path if model is not None else None)
+      sample_path if model is not None else None, budget)
   if seen == skipped:  # no images is no evidence of drift
     raise UsageError(f'data root {data_root!r} yields no images: {seen} file(s) found, none a '
-                     'decodable image')
+                     'decodable image within the image budget')
   anomalies = tfdv.validate_statistics(
       new_statistics, drift.with_drift_comparators(schema, thresholds),
       previous_statistics=baseline_statistics)
@@ -231,7 +237,8 @@ def validate(args: argparse.Namespace) -> Tuple[int, str]:
     os.remove(sample_path)
   flagged = [row for row in rows if row.flagged]
   report = '\n'.join([
-      f'new data: {args.data_root} ({seen} files, {skipped} skipped as not decodable images)',
+      f'new data: {args.data_root} ({seen} files, {skipped} skipped as not decodable images or '
+      f'over the image budget of {budget.max_pixels} pixels, {budget.max_bytes} bytes)',
       f'baseline: {source}', *embedding_lines, '', drift.format_report(rows), '',
       f'{len(flagged)} finding(s): the new data differs from the baseline' if flagged else
       'no drift and no anomalies: the new data looks like the baseline'])

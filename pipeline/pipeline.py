@@ -126,6 +126,8 @@ def create_pipeline(config: PipelineConfig,
       test_fraction=config.test_fraction,
       split_ratios=config.split_ratios,
       max_skipped_fraction=config.max_skipped_fraction,
+      max_image_pixels=config.max_image_pixels,
+      max_image_bytes=config.max_image_bytes,
       layout=layout)
 
   statistics_gen = StatisticsGen(

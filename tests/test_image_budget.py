@@ -8,6 +8,7 @@ import psutil
 import pytest
 import tensorflow as tf
 
+from components.image_example_gen import image_properties
 from components.modules import features, image_budget, preprocessing
 from tests import bombs
 from tests.trees import default_budget, encode
@@ -211,3 +212,21 @@ def test_serving_enforces_the_budget_the_model_carries(saved_model_dir, tmp_path
                      match=r'image 0 of the request: too large: 300×200 pixels \(limit 1000\)'):
     strict.signatures[features.IMAGE_BYTES_SIGNATURE](
         image_bytes=tf.constant([FORMATS['png grey']]))
+
+
+def test_inspect_image_refuses_bombs_with_the_pipeline_reason(png_bomb):
+  with pytest.raises(image_properties.TooLargeError) as raised:
+    image_properties.inspect_image(png_bomb, DEFAULT)
+  assert str(raised.value) == 'too large: 20000×20000 pixels (limit 200000000)'
+  with pytest.raises(image_properties.TooLargeError, match=r'too large: \d+ bytes \(limit 1000\)'):
+    image_properties.inspect_image(FORMATS['png grey'], image_budget.ImageBudget(10**9, 1000))
+
+
+def test_pillows_own_bomb_limit_does_not_decide(monkeypatch):
+  """Pillow refuses 179 Mpx and more (a 200 Mpx phone photo): the budget decides instead."""
+  monkeypatch.setattr(Image, 'MAX_IMAGE_PIXELS', 10)  # Pillow alone would call this a bomb
+  assert image_properties.inspect_image(FORMATS['png grey'], DEFAULT)[:3] == (200, 300, 'png')
+  # The logical screen of a GIF, which Pillow draws its frames on, counts on this side too.
+  with pytest.raises(image_properties.TooLargeError,
+                     match=r'too large: 400×300 pixels \(limit 10000\)'):
+    image_properties.inspect_image(bombs.gif_frames([(20, 20)], screen=(400, 300)), SMALL)

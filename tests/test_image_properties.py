@@ -6,12 +6,15 @@ from PIL import ImageEnhance
 import pytest
 import tensorflow as tf
 
-from components.image_example_gen import tf_example
-from components.image_example_gen.image_properties import inspect_image
+from components.image_example_gen import image_properties, tf_example
 from components.modules import features, image_budget, preprocessing
 from tests.trees import default_budget, encode
 
 _BUDGET_SETTINGS = image_budget.as_settings(default_budget())
+
+
+def inspect_image(data: bytes) -> image_properties.ImageProperties:
+  return image_properties.inspect_image(data, default_budget())
 
 
 def test_tone_statistics_of_known_images():
