@@ -12,8 +12,8 @@ Files that are not decodable images, or are over the image budget that the model
 pixel and byte limits, checked from the file's size and header before it is read or decoded:
 'too large: 20000×20000 pixels (limit 200000000)'), are reported on stderr (and as rows with an
 ``error`` in JSON and CSV) and skipped; the batch goes on. Symbolic links to files and folders are
-followed (a loop stops with one line). Exit status: 0 all classified, 1 some files skipped, 2 nothing to do (no
-model, no such path, no images).
+followed (a loop stops with one line). Exit status: 0 all classified, 1 some files skipped, 2
+nothing to do (no model, no such path, no images).
 """
 import os
 
@@ -204,7 +204,7 @@ def main(argv: Optional[List[str]] = None) -> int:
           'exceed', file=sys.stderr)
   if skipped == len(paths):
     print(f'error: {", ".join(args.paths)} yields no images: none of its {len(paths)} file(s) is a '
-          'decodable image within the model\'s image budget', file=sys.stderr)
+          "decodable image within the model's image budget", file=sys.stderr)
     return 2
   if skipped:
     print(f'{skipped} of {len(paths)} file(s) skipped: not decodable images, or too large',
