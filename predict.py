@@ -8,10 +8,12 @@ baseline, its out-of-distribution score and flag (``ood`` / ``ok``: the score ab
 calibrated on held-out images at a 1 % false-positive rate) (``--format json``: one JSON object
 per line with every class's probability; ``--format csv``: a header and one row per image). Folders are read
 recursively (hidden files skipped) and classified in batches, with a progress bar on a terminal.
-Files that are not decodable images are reported on stderr (and as rows with an ``error`` in JSON
-and CSV) and skipped; the batch goes on. Symbolic links to files and folders are followed (a
-loop stops with one line). Exit status: 0 all classified, 1 some files skipped, 2 nothing to do (no
-model, no such path, no images).
+Files that are not decodable images, or are over the image budget that the model enforces (its
+pixel and byte limits, checked from the file's size and header before it is read or decoded:
+'too large: 20000×20000 pixels (limit 200000000)'), are reported on stderr (and as rows with an
+``error`` in JSON and CSV) and skipped; the batch goes on. Symbolic links to files and folders are
+followed (a loop stops with one line). Exit status: 0 all classified, 1 some files skipped, 2
+nothing to do (no model, no such path, no images).
 """
 import os
 
@@ -26,7 +28,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, TextIO, Tuple
 
 from pipeline import configs  # first: its package sets the Keras switch before TensorFlow loads
 from pipeline import flags
-from pipeline.served_models import NoModelError, resolve_model
+from pipeline.served_models import NoModelError, image_budget_of, resolve_model
 
 # Where `make run` (local_runner.py with its defaults) keeps the pipeline root.
 DEFAULT_PIPELINE_ROOT = os.path.join(flags.run_dir(flags.SAMPLE_PIPELINE_NAME), 'pipeline_root')
@@ -79,6 +81,8 @@ class Classifier:
                          'is it a model pushed by this pipeline?')
     # Probability i is of class_names[i] (the Trainer saves the names with the model).
     self.class_names = [name.decode('utf-8') for name in model.class_names.numpy()]
+    # The model refuses a whole request with an image over its budget: such files are skipped here.
+    self.budget = image_budget_of(model)
 
   def classify(self, images: List[bytes]) -> List[Dict[str, object]]:
     tf, features, embedding = self._tf, self._features, self._embedding
@@ -97,15 +101,20 @@ def predict(classifier: Classifier, paths: List[str], batch_size: int,
             progress: bool) -> Iterator[Dict[str, object]]:
   """{'path', 'class', 'probabilities'} or {'path', 'error'} per file, in order."""
   from components.image_example_gen import image_properties
+  from components.modules import image_budget
   from tqdm import tqdm
   with tqdm(total=len(paths), unit='image', disable=not progress, file=sys.stderr) as bar:
     for start in range(0, len(paths), batch_size):
       batch, results = [], {}
       for path in paths[start:start + batch_size]:
         try:
+          too_large = image_budget.file_size_reason(os.path.getsize(path), classifier.budget)
+          if too_large:  # not even read
+            raise image_properties.TooLargeError(too_large)
           with open(path, 'rb') as f:
             data = f.read()
-          image_properties.inspect_image(data)  # the ExampleGen's own check: decodable by TF
+          # The ExampleGen's own check: within the model's budget, and decodable by TF.
+          image_properties.inspect_image(data, classifier.budget)
           batch.append((path, data))
         except (OSError, image_properties.UnreadableImageError) as e:
           results[path] = {'path': path, 'error': str(e)}
@@ -195,10 +204,11 @@ def main(argv: Optional[List[str]] = None) -> int:
           'exceed', file=sys.stderr)
   if skipped == len(paths):
     print(f'error: {", ".join(args.paths)} yields no images: none of its {len(paths)} file(s) is a '
-          'decodable image', file=sys.stderr)
+          "decodable image within the model's image budget", file=sys.stderr)
     return 2
   if skipped:
-    print(f'{skipped} of {len(paths)} file(s) skipped: not decodable images', file=sys.stderr)
+    print(f'{skipped} of {len(paths)} file(s) skipped: not decodable images, or too large',
+          file=sys.stderr)
   return 1 if skipped else 0
 
 

@@ -64,12 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def generate_statistics(data_root: str, stats_path: str, beam_args: List[str],
-                        sample_path: Optional[str] = None, examples_path: Optional[str] = None):
+                        sample_path: Optional[str] = None, examples_path: Optional[str] = None,
+                        budget=None):
   """TFDV statistics of every image under ``data_root``, written to ``stats_path``: the
   ImageExampleGen's transform, then TFDV's GenerateStatistics, on Beam; with ``sample_path``, a
   random sample of the decodable images' bytes (up to embedding_check.MAX_NEW_IMAGES) in that
   TFRecord file; with ``examples_path``, every image's tf.Example there (the data-quality checks).
-  Returns (statistics, files seen, files skipped)."""
+  Files over ``budget`` (an image_budget.ImageBudget; default PipelineConfig's) are skipped, as the
+  ExampleGen skips them. Returns (statistics, files seen, files skipped)."""
   import apache_beam as beam  # pylint: disable=g-import-not-at-top
   from apache_beam.options.pipeline_options import PipelineOptions  # pylint: disable=g-import-not-at-top
   import tensorflow_data_validation as tfdv  # pylint: disable=g-import-not-at-top
@@ -81,6 +83,7 @@ def generate_statistics(data_root: str, stats_path: str, beam_args: List[str],
   from components.modules import features  # pylint: disable=g-import-not-at-top
   from pipeline import beam_presets  # pylint: disable=g-import-not-at-top
   from pipeline.pipeline import statistics_options  # pylint: disable=g-import-not-at-top
+  from pipeline.served_models import image_budget_of  # pylint: disable=g-import-not-at-top
 
   layout = layout_lib.detect_layout(data_root)
   # The ExampleGen driver's own span resolution: {SPAN} -> the latest span folder.
@@ -92,7 +95,8 @@ def generate_statistics(data_root: str, stats_path: str, beam_args: List[str],
   # The transform tags each example with its split; all splits are described together here, so
   # the pipeline's default split settings serve.
   config = {**executor_config.executor_settings(layout, configs.default('test_fraction'),
-                                                configs.default('max_skipped_fraction')),
+                                                configs.default('max_skipped_fraction'),
+                                                budget or image_budget_of(None)),
             'split_ratios': configs.default('split_ratios')}
   options = PipelineOptions(beam_args or beam_presets.direct(
       input_images=flags.count_files(data_root)))
@@ -226,6 +230,7 @@ def validate(args: argparse.Namespace) -> Tuple[int, str]:
   from pipeline import validation_report  # pylint: disable=g-import-not-at-top
   from components.image_example_gen import DataLayoutError  # pylint: disable=g-import-not-at-top
   from components.image_example_gen import detect_layout  # pylint: disable=g-import-not-at-top
+  from pipeline.served_models import image_budget_of  # pylint: disable=g-import-not-at-top
 
   thresholds = flags.drift_settings(args)['drift_thresholds']
   data_root = os.path.abspath(args.data_root)
@@ -236,15 +241,17 @@ def validate(args: argparse.Namespace) -> Tuple[int, str]:
   baseline_statistics, schema, source = load_baseline(args)
   model, model_source = load_embedding_model(args)
   training = load_training_features(args)
+  # The model's image budget, so the sample it embeds holds no image it would refuse.
+  budget = image_budget_of(model.saved_model if model is not None else None)
   os.makedirs(args.output_dir, exist_ok=True)
   sample_path = os.path.join(args.output_dir, 'embedding_sample.tfrecord')
   examples_path = os.path.join(args.output_dir, 'new_examples.tfrecord')
   new_statistics, seen, skipped = generate_statistics(
       data_root, os.path.join(args.output_dir, 'statistics.pb'), args.beam_arg,
-      sample_path if model is not None else None, examples_path if training else None)
+      sample_path if model is not None else None, examples_path if training else None, budget)
   if seen == skipped:  # no images is no evidence of drift
     raise UsageError(f'data root {data_root!r} yields no images: {seen} file(s) found, none a '
-                     'decodable image')
+                     'decodable image within the image budget')
   anomalies = tfdv.validate_statistics(
       new_statistics, drift.with_drift_comparators(schema, thresholds),
       previous_statistics=baseline_statistics)
@@ -271,7 +278,8 @@ def validate(args: argparse.Namespace) -> Tuple[int, str]:
     quality_lines = quality.lines()
     repeats = int(bool(quality.duplicates_of_training))
   report = '\n'.join([
-      f'new data: {args.data_root} ({seen} files, {skipped} skipped as not decodable images)',
+      f'new data: {args.data_root} ({seen} files, {skipped} skipped as not decodable images or '
+      f'over the image budget of {budget.max_pixels} pixels, {budget.max_bytes} bytes)',
       f'baseline: {source}', *embedding_lines, *quality_lines, '', drift.format_report(rows), '',
       f'{len(flagged) + repeats} finding(s): the new data differs from the baseline'
       + (' or repeats its training images' if repeats else '') if flagged or repeats else

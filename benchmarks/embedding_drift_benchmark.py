@@ -65,7 +65,8 @@ def transform_output(work: str):
   import tensorflow_transform as tft  # pylint: disable=g-import-not-at-top
   import tensorflow_transform.beam as tft_beam  # pylint: disable=g-import-not-at-top
   from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils  # pylint: disable=g-import-not-at-top
-  from components.modules import features, preprocessing  # pylint: disable=g-import-not-at-top
+  from components.modules import features, image_budget, preprocessing  # pylint: disable=g-import-not-at-top
+  from pipeline.served_models import image_budget_of  # pylint: disable=g-import-not-at-top
   raw = [{features.IMAGE_KEY: [_read(path)], features.LABEL_KEY: [label]}
          for path, label in _validation_files()[::250]]
   metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec({
@@ -74,7 +75,8 @@ def transform_output(work: str):
   out_dir = os.path.join(work, 'transform')
   with tft_beam.Context(temp_dir=os.path.join(work, 'tft_tmp'), force_tf_compat_v1=False):
     transform_fn = (raw, metadata) | tft_beam.AnalyzeDataset(functools.partial(
-        preprocessing.preprocessing_fn, custom_config={'image_size': IMAGE_SIZE}))
+        preprocessing.preprocessing_fn, custom_config={
+            'image_size': IMAGE_SIZE, **image_budget.as_settings(image_budget_of(None))}))
     _ = transform_fn | tft_beam.WriteTransformFn(out_dir)
   metadata_io.write_metadata(metadata, os.path.join(out_dir, tft.TFTransformOutput.RAW_METADATA_DIR))
   return tft.TFTransformOutput(out_dir)

@@ -74,6 +74,11 @@ class PipelineConfig:
   warn_class_ratio: float = 1.5
   max_class_ratio: float = 20.0
   min_class_images: int = 10
+  # Image budget, read from the header before decoding and saved in the model: a 200 Mpx phone
+  # photo fits (16320 x 12240 = 199.8 Mpx, 20-60 MB as JPEG), a 388 KB PNG bomb of 20000 x 20000
+  # does not (components/modules/image_budget.py).
+  max_image_pixels: int = 200_000_000
+  max_image_bytes: int = 100_000_000
   # Drift from the baseline (the last data that passed this check): thresholds, and 'fail' to stop
   # before training or 'warn' to train anyway.
   drift_thresholds: DriftThresholds = dataclasses.field(default_factory=DriftThresholds)
@@ -156,7 +161,8 @@ class PipelineConfig:
     require(self.recipe in RECIPES, 'recipe', f'is not one of {", ".join(RECIPES)}')
     require(bool(re.fullmatch(PIPELINE_NAME_PATTERN, self.pipeline_name)), 'pipeline_name',
             'is not a pipeline name: a letter or digit, then up to 127 of [a-z0-9_-]')
-    for name in ('epochs', 'batch_size', 'image_size', 'min_class_images'):
+    for name in ('epochs', 'batch_size', 'image_size', 'min_class_images', 'max_image_pixels',
+                 'max_image_bytes'):
       require(_is_int(getattr(self, name)) and getattr(self, name) >= 1, name,
               'is not a positive integer')
     for name in ('fine_tune_epochs', 'fine_tune_at', 'tuner_trials'):

@@ -105,6 +105,11 @@ def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
                                    'warn, 0 to 1')):
     checks.add_argument(configs.flag_of(name), type=kind,
                         help=f'{text} (default {configs.default(name)})')
+  for name, text in (
+      ('max_image_pixels', 'skip (refuse in serving) an image whose header declares more pixels'),
+      ('max_image_bytes', 'skip (refuse in serving) an image file of more bytes')):
+    checks.add_argument(configs.flag_of(name), type=int,
+                        help=f'{text} (default {configs.default(name)})')
   checks.add_argument('--split-ratios', type=_split_ratios, metavar='TRAIN,EVAL,TEST',
                       help='weights of the hash split of a root with class folders only; with '
                            'train/ and test/ but no validation/, TRAIN:EVAL carves eval out of '
@@ -175,7 +180,8 @@ def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 _SETTING_FLAGS = ('test_fraction', 'warn_class_ratio', 'max_class_ratio', 'min_class_images',
-                  'max_skipped_fraction', 'max_leak_fraction', 'split_ratios', 'model', 'weights', 'alpha',
+                  'max_skipped_fraction', 'max_leak_fraction', 'max_image_pixels',
+                  'max_image_bytes', 'split_ratios', 'model', 'weights', 'alpha',
                   'image_size', 'epochs', 'batch_size', 'learning_rate', 'class_weights',
                   'tuner_trials', 'fine_tune_epochs', 'cache_images', 'per_epoch_augmentation',
                   'gate_metric', 'gate_threshold', 'blessing_gate', 'blessing_significance',

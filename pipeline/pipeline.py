@@ -128,6 +128,8 @@ def create_pipeline(config: PipelineConfig,
       test_fraction=config.test_fraction,
       split_ratios=config.split_ratios,
       max_skipped_fraction=config.max_skipped_fraction,
+      max_image_pixels=config.max_image_pixels,
+      max_image_bytes=config.max_image_bytes,
       layout=layout)
 
   statistics_gen = StatisticsGen(
@@ -175,7 +177,8 @@ def create_pipeline(config: PipelineConfig,
         # Pre-transform statistics would repeat StatisticsGen's; post-transform ones would
         # describe every pixel of every decoded image: slow and of no use.
         disable_statistics=True,
-        custom_config={'image_size': config.image_size, **code_version})
+        custom_config={'image_size': config.image_size, 'max_image_pixels': config.max_image_pixels,
+                       'max_image_bytes': config.max_image_bytes, **code_version})
   # The data checks run before any image is decoded: a failed LabelBalance, DriftGate or
   # EmbeddingDriftGate stops the run before Transform. (ExampleValidator records anomalies; it
   # does not stop the run.)

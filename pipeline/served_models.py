@@ -1,9 +1,12 @@
 """Which SavedModel a command line means: a model folder, a serving dir's newest version, or the
-latest model the pipeline pushed (predict.py, validate.py)."""
+latest model the pipeline pushed (predict.py, validate.py), and the image budget it enforces."""
 import os
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from pipeline import configs
+
+if TYPE_CHECKING:  # image_budget imports TensorFlow; this module stays light for the CLIs.
+  from components.modules.image_budget import ImageBudget
 
 
 class NoModelError(Exception):
@@ -29,3 +32,13 @@ def resolve_model(model: Optional[str], pipeline_root: str) -> str:
       return resolve_model(os.path.dirname(pushed), pipeline_root)
   raise NoModelError(f'no pushed model is recorded in {pipeline_root}; run the pipeline first '
                      '(make run) or pass --model DIR')
+
+
+def image_budget_of(loaded_model: Optional[object]) -> 'ImageBudget':
+  """The image budget a loaded served model enforces (its Transform graph's, saved with it), so a
+  file is checked here as the model will check it; PipelineConfig's defaults for no model, or one
+  saved before models carried a budget."""
+  from components.modules import image_budget
+  budget = image_budget.of_model(loaded_model) if loaded_model is not None else None
+  return budget or image_budget.ImageBudget(
+      *(configs.default(name) for name in image_budget.SAVED_ATTRIBUTES))

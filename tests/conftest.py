@@ -84,8 +84,10 @@ def transform_output(tmp_path_factory):
       features.LABEL_NAME_KEY: tf.io.FixedLenFeature([1], tf.string),
   }))
   out_dir = str(tmp_path_factory.mktemp('transform'))
-  preprocessing_fn = functools.partial(preprocessing.preprocessing_fn,
-                                       custom_config={'image_size': TEST_IMAGE_SIZE})
+  from components.modules import image_budget  # pylint: disable=g-import-not-at-top
+  from tests.trees import default_budget  # pylint: disable=g-import-not-at-top
+  preprocessing_fn = functools.partial(preprocessing.preprocessing_fn, custom_config={
+      'image_size': TEST_IMAGE_SIZE, **image_budget.as_settings(default_budget())})
   with tft_beam.Context(temp_dir=os.path.join(out_dir, 'tmp'), force_tf_compat_v1=False):
     transform_fn = (raw, metadata) | tft_beam.AnalyzeDataset(preprocessing_fn)
     _ = transform_fn | tft_beam.WriteTransformFn(out_dir)

@@ -54,6 +54,10 @@ BOUNDARIES = [
     (['--drift-label-linf', '0'], '--drift-label-linf: 0.0 is not a positive number'),
     (['--drift-numeric-js', '-0.2'], '--drift-numeric-js: -0.2 is not a positive number'),
     (['--drift-numeric-js', '1'], None),
+    (['--max-image-pixels', '0'], '--max-image-pixels: 0 is not a positive integer'),
+    (['--max-image-pixels', '1'], None),
+    (['--max-image-bytes', '-5'], '--max-image-bytes: -5 is not a positive integer'),
+    (['--max-image-bytes', '1'], None),
     (['--direct-num-workers', '-1'], '--direct-num-workers must be >= 0'),
     (['--direct-num-workers', '0'], None),
 ]

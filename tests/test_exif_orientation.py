@@ -12,7 +12,7 @@ from components.image_example_gen import image_properties
 from components.modules import exif_orientation, features, preprocessing
 from pipeline.report import inference
 from tests.conftest import TEST_IMAGE_SIZE
-from tests.trees import encode
+from tests.trees import default_budget, encode
 
 ORIENTATIONS = range(1, 9)
 # The stored pixels of orientation k are these transposes of the upright view (Pillow's names).
@@ -123,7 +123,7 @@ def test_unreadable_or_other_formats_stay_as_stored(name, data):
 @pytest.mark.parametrize('orientation', ORIENTATIONS)
 def test_image_properties_and_report_thumbnail_are_upright(orientation):
   data = tagged_like_a_phone(_upright_pattern(), orientation)
-  properties = image_properties.inspect_image(data)
+  properties = image_properties.inspect_image(data, default_budget())
   assert (properties.height, properties.width) == (32, 48)
   thumbnail = inference.thumbnail(data)
   expected = inference.thumbnail(

@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 
+from apache_beam.io import fileio
 from PIL import Image
 import pytest
 import tensorflow as tf
@@ -18,7 +19,8 @@ from components.image_example_gen import executor, image_properties, summary as 
 from components.image_example_gen import splits as split_lib
 from components.modules import features
 from pipeline import configs
-from tests.trees import SAMPLE_DATA, encode, make_tree
+from tests import bombs
+from tests.trees import SAMPLE_DATA, default_budget, encode, make_tree
 
 
 # --- layout --------------------------------------------------------------------------------------
@@ -87,12 +89,13 @@ def test_missing_root_and_empty_class_fail_clearly(tmp_path):
 @pytest.mark.parametrize('image_format', ['JPEG', 'PNG', 'GIF', 'BMP'])
 def test_inspect_image_reports_size_and_format(image_format):
   data = encode(Image.new('RGB', (31, 17), (200, 10, 10)), image_format)
-  assert image_properties.inspect_image(data)[:3] == (17, 31, image_format.lower())
+  properties = image_properties.inspect_image(data, default_budget())
+  assert properties[:3] == (17, 31, image_format.lower())
 
 
 def test_inspect_real_jpeg(real_images):
   with open(real_images['cats'][0], 'rb') as f:
-    height, width, image_format = image_properties.inspect_image(f.read())[:3]
+    height, width, image_format = image_properties.inspect_image(f.read(), default_budget())[:3]
   assert image_format == 'jpeg' and height > 100 and width > 100
 
 
@@ -103,13 +106,13 @@ def test_inspect_real_jpeg(real_images):
 ])
 def test_inspect_image_rejects_non_images(data, reason):
   with pytest.raises(image_properties.UnreadableImageError, match=reason):
-    image_properties.inspect_image(data)
+    image_properties.inspect_image(data, default_budget())
 
 
 def test_inspect_image_rejects_truncated_jpeg():
   data = encode(Image.effect_noise((128, 128), 60).convert('RGB'))
   with pytest.raises(image_properties.UnreadableImageError):
-    image_properties.inspect_image(data[:len(data) // 2])
+    image_properties.inspect_image(data[:len(data) // 2], default_budget())
 
 
 def _config(**overrides):
@@ -162,7 +165,7 @@ def test_class_folder_split_uses_ratios():
 
 # The pipeline's defaults, which ImageExampleGen receives from PipelineConfig.
 EXAMPLE_GEN_DEFAULTS = {name: configs.default(name) for name in (
-    'test_fraction', 'split_ratios', 'max_skipped_fraction')}
+    'test_fraction', 'split_ratios', 'max_skipped_fraction', 'max_image_pixels', 'max_image_bytes')}
 
 def run_executor(tmp_path, root, **component_args):
   """Runs the executor as TFX's launcher would: JSON exec properties, one Examples artifact."""
@@ -255,6 +258,43 @@ def test_executor_counts_and_lists_skipped_files(tmp_path):
   assert len(read_split(examples, 'train')) == 60
 
 
+class _CountingFile:
+  """A file handle that adds up the bytes read through it, per path."""
+
+  def __init__(self, handle, path, counts):
+    self._handle, self._path, self._counts = handle, path, counts
+
+  def read(self, *args):
+    data = self._handle.read(*args)
+    self._counts[self._path] = self._counts.get(self._path, 0) + len(data)
+    return data
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc):
+    self._handle.close()
+
+
+def test_executor_skips_files_over_the_byte_budget_unread(tmp_path, monkeypatch):
+  root = make_tree(str(tmp_path / 'data'),
+                   {'train': {'cats': 10, 'dogs': 10}, 'validation': {'cats': 10, 'dogs': 10}})
+  large = os.path.join(root, 'train', 'dogs', 'large.png')
+  with open(large, 'wb') as f:
+    f.write(encode(Image.effect_noise((200, 200), 60), 'PNG'))
+  read = {}
+  original_open = fileio.ReadableFile.open
+  monkeypatch.setattr(fileio.ReadableFile, 'open', lambda self, *args: _CountingFile(
+      original_open(self, *args), self.metadata.path, read))
+  examples = run_executor(tmp_path, root, max_skipped_fraction=0.05, max_image_bytes=20_000)
+  with open(os.path.join(examples.uri, summary_lib.SUMMARY_FILE)) as f:
+    summary = json.load(f)
+  assert summary['skipped'] == [{
+      'path': 'train/dogs/large.png',
+      'reason': f'too large: {os.path.getsize(large)} bytes (limit 20000)'}]
+  assert read[large] == 20_001 < os.path.getsize(large) and len(read) == 41
+
+
 def test_executor_fails_when_too_many_files_are_skipped(tmp_path):
   root = make_tree(str(tmp_path / 'data'),
                    {'train': {'cats': 3, 'dogs': 3}, 'validation': {'cats': 10, 'dogs': 10}})
@@ -293,8 +333,15 @@ MESSY_CASES = {
     'chat noir é 猫.jpg': (lambda data: data, 'jpeg'),
     "it's (1) #2 %20.JPG": (lambda data: data, 'jpeg'),
     '-starts-with-dash.jpeg': (lambda data: data, 'jpeg'),
+    # Decompression bombs, refused by the image budget before they are decoded.
+    'bomb.png': (lambda data: bombs.png(20000, 20000),
+                 'too large: 20000×20000 pixels (limit 200000000)'),
+    'bomb.jpg': (lambda data: bombs.jpeg_sized(23170, 23170),
+                 'too large: 23170×23170 pixels (limit 200000000)'),
+    'bomb.gif': (lambda data: bombs.gif_header(20000, 20000),
+                 'too large: 20000×20000 pixels (limit 200000000)'),
 }
-SKIP_REASONS = ('not a decodable image', 'empty file', 'unsupported image format')
+SKIP_REASONS = ('not a decodable image', 'empty file', 'unsupported image format', 'too large')
 
 
 @pytest.fixture(scope='module')

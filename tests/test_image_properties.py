@@ -6,10 +6,15 @@ from PIL import ImageEnhance
 import pytest
 import tensorflow as tf
 
-from components.image_example_gen import tf_example
-from components.image_example_gen.image_properties import inspect_image
-from components.modules import features, preprocessing
-from tests.trees import encode
+from components.image_example_gen import image_properties, tf_example
+from components.modules import features, image_budget, preprocessing
+from tests.trees import default_budget, encode
+
+_BUDGET_SETTINGS = image_budget.as_settings(default_budget())
+
+
+def inspect_image(data: bytes) -> image_properties.ImageProperties:
+  return image_properties.inspect_image(data, default_budget())
 
 
 def test_tone_statistics_of_known_images():
@@ -65,10 +70,10 @@ def test_transform_uses_only_the_image_and_the_label():
   for name, feature in example.features.feature.items():
     values = feature.int64_list.value or feature.float_list.value or feature.bytes_list.value
     inputs[name] = tf.constant([list(values)])
-  outputs = preprocessing.preprocessing_fn(inputs, {'image_size': 16})
+  outputs = preprocessing.preprocessing_fn(inputs, {'image_size': 16, **_BUDGET_SETTINGS})
   assert set(outputs) == {features.TRANSFORMED_IMAGE_KEY, features.TRANSFORMED_LABEL_KEY}
   # The image and the label alone give the same model inputs: nothing else leaks in.
   image_and_label = {name: inputs[name] for name in (features.IMAGE_KEY, features.LABEL_KEY)}
-  expected = preprocessing.preprocessing_fn(image_and_label, {'image_size': 16})
+  expected = preprocessing.preprocessing_fn(image_and_label, {'image_size': 16, **_BUDGET_SETTINGS})
   for name, tensor in outputs.items():
     tf.debugging.assert_equal(tensor, expected[name])

@@ -10,6 +10,7 @@ from PIL import Image
 import tensorflow_model_analysis as tfma
 
 from tfx.components.distribution_validator.component import DistributionValidator
+from tfx.utils import proto_utils
 
 from components.drift_comparison import distribution_validator_config
 from components.drift_gate import LatestOrNoStatisticsStrategy
@@ -112,6 +113,19 @@ def test_the_gate_metric_and_its_default_threshold(tmp_path):
   (overall,) = _metric(pipeline, 'SparseCategoricalAccuracy').per_slice_thresholds
   assert overall.threshold.value_threshold.lower_bound.value == 0.75  # 2 classes: halfway
   assert not _metric(pipeline, 'ClassBalancedAccuracy').per_slice_thresholds
+
+
+def test_image_budget_reaches_image_example_gen_and_the_transform_graph(tmp_path):
+  from components.image_example_gen import executor_config  # pylint: disable=g-import-not-at-top
+  pipeline = create_pipeline(_config(tmp_path, max_image_pixels=1234, max_image_bytes=5678))
+  by_id = {c.id: c for c in pipeline.components}
+  transform_config = json.loads(by_id['Transform'].exec_properties['custom_config'])
+  assert (transform_config['max_image_pixels'], transform_config['max_image_bytes']) == (1234, 5678)
+  example_gen_config = executor_config.unpack_custom_config({
+      key: proto_utils.proto_to_json(value) if hasattr(value, 'DESCRIPTOR') else value
+      for key, value in by_id['ImageExampleGen'].exec_properties.items()})
+  assert (example_gen_config['max_image_pixels'], example_gen_config['max_image_bytes']) == (
+      1234, 5678)
 
 
 def test_one_vs_rest_metrics_cover_every_class(tmp_path):

@@ -9,6 +9,7 @@ from PIL import Image
 import pytest
 
 import predict
+from tests import bombs
 from tests.trees import encode
 
 
@@ -50,6 +51,37 @@ def test_json_lines_for_every_file_bad_ones_reported(capsys, photo_tree, saved_m
   assert 'empty file' in rows[3]['error'] and 'not a decodable image' in rows[2]['error']
   assert code == 1
   assert 'skipped' in err and '2 of 5 file(s) skipped' in err and 'Traceback' not in err
+
+
+def test_files_over_the_models_image_budget_are_skipped(capsys, tmp_path, real_images,
+                                                        saved_model_dir):
+  root = tmp_path / 'photos'
+  root.mkdir()
+  shutil.copy(real_images['cats'][0], root / 'a_cat.jpg')
+  (root / 'b_bomb.png').write_bytes(bombs.png(20000, 20000))
+  (root / 'c_bomb.jpg').write_bytes(bombs.jpeg_sized(23170, 23170))
+  code, out, err = _run(capsys, root, '--model', saved_model_dir, '--format', 'json')
+  rows = [json.loads(line) for line in out.splitlines()]
+  assert 'class' in rows[0]
+  assert rows[1]['error'] == 'too large: 20000×20000 pixels (limit 200000000)'
+  assert rows[2]['error'] == 'too large: 23170×23170 pixels (limit 200000000)'
+  assert code == 1 and '2 of 3 file(s) skipped: not decodable images, or too large' in err
+  assert 'skipped ' + str(root / 'b_bomb.png') + ': too large: 20000×20000 pixels' in err
+
+
+def test_the_budget_is_the_models(capsys, tmp_path, real_images, saved_model_dir):
+  """A model that carries a stricter budget skips by it: nothing here has its own limits."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  small, large = sorted(real_images['cats'][:2], key=os.path.getsize)
+  size = os.path.getsize(large)
+  loaded = tf.saved_model.load(saved_model_dir)
+  loaded.max_image_bytes.assign(size - 1)
+  tf.saved_model.save(loaded, str(tmp_path / 'strict'), signatures=loaded.signatures)
+  code, out, _ = _run(capsys, small, large, '--model', tmp_path / 'strict', '--format', 'json')
+  rows = [json.loads(line) for line in out.splitlines()]
+  assert 'error' not in rows[0]
+  assert rows[1]['error'] == f'too large: {size} bytes (limit {size - 1})'
+  assert code == 1
 
 
 def test_text_and_csv_formats(capsys, photo_tree, saved_model_dir):

@@ -52,7 +52,8 @@ def test_pattern_base_is_the_folder_before_the_wildcards(pattern, base):
 def _run(tmp_path, span_root):
   """ImageExampleGen -> StatisticsGen -> SchemaGen -> ImageSchema and the pipeline's drift check."""
   example_gen = ImageExampleGen(input_base=span_root, **{name: configs.default(name) for name in (
-      'test_fraction', 'split_ratios', 'max_skipped_fraction')})
+      'test_fraction', 'split_ratios', 'max_skipped_fraction', 'max_image_pixels',
+      'max_image_bytes')})
   statistics_gen = StatisticsGen(
       examples=example_gen.outputs['examples'], stats_options=statistics_options())
   schema_gen = SchemaGen(statistics=statistics_gen.outputs['statistics'])

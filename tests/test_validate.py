@@ -57,6 +57,18 @@ def test_png_instead_of_jpeg_is_a_schema_anomaly(baseline_flags, tmp_path):
   assert 'ENUM_TYPE_UNEXPECTED_STRING_VALUES' in anomalies and '"format"' in anomalies
 
 
+def test_bombs_in_new_data_are_skipped_and_counted(baseline_flags, tmp_path, capsys):
+  from tests import bombs  # pylint: disable=g-import-not-at-top
+  data_root = drift_benchmark.fresh_sample(os.path.join(REAL_DATA, 'validation'),
+                                           str(tmp_path / 'data'), 10)
+  with open(os.path.join(data_root, 'cats', 'bomb.png'), 'wb') as f:
+    f.write(bombs.png(20000, 20000))
+  validate.main(['--data-root', data_root, '--output-dir', str(tmp_path / 'report'),
+                 *baseline_flags, *BEAM_ARGS])
+  assert ('(21 files, 1 skipped as not decodable images or over the image budget of 200000000 '
+          'pixels, 100000000 bytes)') in capsys.readouterr().out
+
+
 @pytest.mark.parametrize('flags, message', [
     (['--data-root', '/nonexistent', '--baseline-stats', 'STATS', '--schema', 'SCHEMA'],
      'does not exist'),

@@ -10,6 +10,12 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE_DATA = os.path.join(REPO_ROOT, 'data', 'sample')
 
 
+def default_budget():
+  """PipelineConfig's image budget (image_budget.ImageBudget), what the pipeline enforces."""
+  from pipeline.served_models import image_budget_of  # pylint: disable=g-import-not-at-top
+  return image_budget_of(None)
+
+
 def encode(image: Image.Image, image_format: str = 'JPEG') -> bytes:
   buffer = io.BytesIO()
   image.save(buffer, image_format)

@@ -9,6 +9,7 @@ from components.image_example_gen import executor
 from components.image_example_gen import executor_config
 from components.image_example_gen import layout as layout_lib
 from components.image_example_gen import splits
+from components.modules import image_budget
 
 
 class ImageExampleGen(FileBasedExampleGen):
@@ -26,6 +27,8 @@ class ImageExampleGen(FileBasedExampleGen):
                test_fraction: float,
                split_ratios: Mapping[str, int],
                max_skipped_fraction: float,
+               max_image_pixels: int,
+               max_image_bytes: int,
                layout: Optional[layout_lib.ImageLayout] = None):
     """
     Args:
@@ -33,6 +36,8 @@ class ImageExampleGen(FileBasedExampleGen):
       test_fraction: share of ``validation/`` that becomes ``test`` (the rest is ``eval``).
       split_ratios: train/eval/test weights when the root has class folders only.
       max_skipped_fraction: fail when more than this share of the files are not usable images.
+      max_image_pixels: skip an image whose header declares more pixels (image_budget.py).
+      max_image_bytes: skip an image file of more bytes.
       layout: the root's layout, read from ``input_base`` when not given.
     """
     layout = layout or layout_lib.detect_layout(input_base)
@@ -44,4 +49,5 @@ class ImageExampleGen(FileBasedExampleGen):
             example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=split_ratios[name])
             for name in splits.SPLIT_NAMES])),
         custom_config=executor_config.pack_custom_config(executor_config.executor_settings(
-            layout, test_fraction, max_skipped_fraction)))
+            layout, test_fraction, max_skipped_fraction,
+            image_budget.ImageBudget(max_image_pixels, max_image_bytes))))

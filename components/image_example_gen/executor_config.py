@@ -12,19 +12,21 @@ from tfx.types import standard_component_specs
 from tfx.utils import proto_utils
 
 from components.image_example_gen.layout import ImageLayout
+from components.modules import image_budget
 
 
-def executor_settings(layout: ImageLayout, test_fraction: float,
-                      max_skipped_fraction: float) -> Dict[str, Any]:
+def executor_settings(layout: ImageLayout, test_fraction: float, max_skipped_fraction: float,
+                      budget: image_budget.ImageBudget) -> Dict[str, Any]:
   """What the executor needs besides the split ratios (those travel as the output config's hash
-  buckets): the label ids' class names, the split folders (splits.py), the test share and the
-  bound on unusable files."""
+  buckets): the label ids' class names, the split folders (splits.py), the test share, the
+  bound on unusable files and the image budget."""
   return {
       'class_names': list(layout.class_names),
       'split_folders': list(layout.split_folders),
       'test_fraction': test_fraction,
       'max_skipped_fraction': max_skipped_fraction,
       'ignored_files': list(layout.ignored_files),
+      **image_budget.as_settings(budget),
   }
 
 

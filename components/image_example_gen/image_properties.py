@@ -1,7 +1,8 @@
 """What an image file is: its size, format, colour mode and tones, or why it is not a usable image.
 
 The ExampleGen records these properties beside the bytes so that TFDV can describe the images;
-``predict.py`` runs the same check before it classifies a file.
+``predict.py`` runs the same check before it classifies a file. A file over the image budget
+(components/modules/image_budget.py) is refused before anything decodes it.
 """
 import io
 import re
@@ -12,6 +13,7 @@ from PIL import ImageStat
 import tensorflow as tf
 
 from components.modules import exif_orientation
+from components.modules import image_budget
 
 # Formats that both Pillow (here) and tf.io.decode_image (in the Transform graph) decode.
 SUPPORTED_FORMATS = ('jpeg', 'png', 'gif', 'bmp')
@@ -22,6 +24,10 @@ TONE_THUMBNAIL_SIDE = 128
 
 class UnreadableImageError(ValueError):
   """A file that is not a decodable image of a supported format."""
+
+
+class TooLargeError(UnreadableImageError):
+  """An image over the budget: 'too large: 20000×20000 pixels (limit 200000000)'."""
 
 
 class ImageProperties(NamedTuple):
@@ -45,26 +51,39 @@ def _tone_statistics(image: Image.Image) -> Tuple[float, float, float]:
   return grey.mean[0], grey.stddev[0], saturation.mean[0] / 255.0
 
 
-def inspect_image(data: bytes) -> ImageProperties:
+def inspect_image(data: bytes, budget: image_budget.ImageBudget) -> ImageProperties:
   """Returns the properties of an image that the Transform graph will decode.
 
-  Pillow reads the header (format, size, mode) and a thumbnail for the tone statistics;
-  TensorFlow's own decoder, the one the Transform graph runs, decodes the whole image, so whatever
-  passes here also decodes in training and serving. Raises UnreadableImageError otherwise.
+  The Transform graph's own budget check (the same graph) reads the size from the header first and
+  raises TooLargeError for an image over ``budget``. Then Pillow reads the header (format, size,
+  mode) and a thumbnail for the tone statistics; TensorFlow's own decoder, the one the Transform
+  graph runs, decodes the whole image, so whatever passes here also decodes in training and
+  serving. Raises UnreadableImageError otherwise.
   """
   if not data:
     raise UnreadableImageError('empty file')
+  reason = image_budget.reason_of(data, budget)
+  if reason:
+    raise TooLargeError(reason)
+  # The budget decides, not Pillow's own bomb limit (179 Mpx, under a 200 Mpx phone photo): its
+  # size, read lazily from the header, is checked too before the thumbnail decodes anything, since
+  # Pillow draws a GIF on its logical screen, which TensorFlow's decoder does not use.
+  Image.MAX_IMAGE_PIXELS = None
   try:
     with Image.open(io.BytesIO(data)) as image:
       image_format = (image.format or '').lower()
       height, width, color_mode = image.height, image.width, image.mode
-      tones = _tone_statistics(image) if image_format in SUPPORTED_FORMATS else None
+      too_large = width * height > budget.max_pixels
+      tones = (_tone_statistics(image) if image_format in SUPPORTED_FORMATS and not too_large
+               else None)
   except Image.UnidentifiedImageError as e:
     raise UnreadableImageError('not a decodable image: unknown file type') from e
   except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
     raise UnreadableImageError(f'not a decodable image: {e}') from e
   if image_format not in SUPPORTED_FORMATS:
     raise UnreadableImageError(f'unsupported image format {image_format or "unknown"!r}')
+  if too_large:
+    raise TooLargeError(image_budget.TOO_LARGE_PIXELS.format(width, height, budget.max_pixels))
   try:
     tf.io.decode_image(data, channels=3, expand_animations=False)
   except (tf.errors.InvalidArgumentError, tf.errors.DataLossError) as e:

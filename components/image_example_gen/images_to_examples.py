@@ -2,7 +2,9 @@
 
 The ExampleGen's executor writes its output; ``validate.py`` computes the statistics of new data
 with it, so both describe images by the very same features. Files that are not usable images are
-skipped, each with a FileOutcome that says why (the summary lists them).
+skipped, each with a FileOutcome that says why (the summary lists them); a file over the image
+budget is skipped before it is read whole ('too large: 123456789 bytes (limit 100000000)') or
+decoded ('too large: 20000×20000 pixels (limit 200000000)').
 """
 import os
 import posixpath
@@ -11,11 +13,13 @@ from typing import Any, Dict, Iterable, List, NamedTuple
 from absl import logging
 import apache_beam as beam
 from apache_beam.io import fileio
+from apache_beam.io.filesystems import FileSystems
 
 from components.image_example_gen import file_tree
 from components.image_example_gen import image_properties
 from components.image_example_gen import splits
 from components.image_example_gen import tf_example
+from components.modules import image_budget
 
 SKIPPED = 'skipped'
 # Beam output tag of the FileOutcome of every file.
@@ -39,6 +43,7 @@ class _FileToExample(beam.DoFn):
     self._root = root.rstrip('/')
     self._config = config
     self._label_of = {name: i for i, name in enumerate(config['class_names'])}
+    self._budget = image_budget.from_settings(config)
     self._files_read = 0  # by this worker, for the progress log
 
   def process(self, readable_file: fileio.ReadableFile) -> Iterable[Any]:
@@ -61,8 +66,8 @@ class _FileToExample(beam.DoFn):
       if class_name not in self._label_of:
         raise image_properties.UnreadableImageError(
             f'class folder {class_name!r} is not one of the training classes')
-      data = readable_file.read()
-      properties = image_properties.inspect_image(data)
+      data = _read_within(readable_file, self._budget)
+      properties = image_properties.inspect_image(data, self._budget)
     except image_properties.UnreadableImageError as e:
       beam.metrics.Metrics.counter('image_example_gen', 'files_skipped').inc()
       yield beam.pvalue.TaggedOutput(OUTCOMES, FileOutcome(relative_path, class_name, SKIPPED, str(e)))
@@ -71,6 +76,18 @@ class _FileToExample(beam.DoFn):
       yield beam.pvalue.TaggedOutput(OUTCOMES, FileOutcome(relative_path, class_name, split))
       yield beam.pvalue.TaggedOutput(split, tf_example.make_example(
           data, self._label_of[class_name], class_name, relative_path, properties))
+
+
+def _read_within(readable_file: fileio.ReadableFile, budget: image_budget.ImageBudget) -> bytes:
+  """The file's bytes; for a file over the byte budget, TooLargeError after reading no more than
+  one byte past the budget (the file list carries no sizes, and a stat of every file would double
+  the requests to an object store)."""
+  with readable_file.open() as f:
+    data = f.read(budget.max_bytes + 1)
+  if len(data) > budget.max_bytes:
+    size = FileSystems.match([readable_file.metadata.path])[0].metadata_list[0].size_in_bytes
+    raise image_properties.TooLargeError(image_budget.file_size_reason(size, budget))
+  return data
 
 
 class ImagesToExamples(beam.PTransform):

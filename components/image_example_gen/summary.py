@@ -87,7 +87,8 @@ def check_summary(summary: Dict[str, Any], split_names: List[str], max_skipped_f
   if not summary['images_used']:
     raise layout_lib.NoImagesError(
         f"data root {data_root!r} yields no images: {seen} file(s) found, "
-        f"{summary['files_skipped']} of them not decodable images (listed in {summary_path}).")
+        f"{summary['files_skipped']} of them not decodable images, or too large (listed in "
+        f'{summary_path}).')
   if seen and summary['files_skipped'] / seen > max_skipped_fraction:
     examples = ', '.join(f"{s['path']} ({s['reason']})" for s in summary['skipped'][:5])
     raise ImageDataError(

@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from components.modules import features
+from components.modules import image_budget
 
 EMBEDDING_SIGNATURE = 'serving_image_embedding'
 EMBEDDING_OUTPUT = 'embedding'
@@ -78,14 +79,19 @@ def embedding_and_logits_of_raw_images(model: tf.keras.Model
   """raw image feature [N, 1] (encoded files) -> (embedding, logits), through the Transform layer
   (``model.tft_layer``) and ``embedding_and_logits_function``, ``SERVING_CHUNK`` images at a time,
   one chunk after the other: what a signature holds at once does not grow with the request's
-  batch. One tf.function, made once and kept on the model, which every signature calls: its loop
-  is traced, saved and loaded once."""
+  batch. An image over the model's image budget (``image_budget.attach``) fails the request before
+  any chunk is decoded, named by its index in the request. One tf.function, made once and kept on
+  the model, which every signature calls: its loop is traced, saved and loaded once."""
   if not hasattr(model, 'embedding_and_logits_of_raw'):
     of_images = embedding_and_logits_function(model)
     width = model.get_layer(LOGITS_LAYER).input.shape[-1]
+    budget = image_budget.of_model(model, as_numbers=False)
 
     @tf.function(input_signature=[tf.TensorSpec([None, 1], tf.string, name='raw_images')])
     def of_raw_images(raw_images):
+      if budget is not None:  # the Transform graph checks each chunk again, by its own index
+        raw_images = tf.reshape(image_budget.checked(tf.reshape(raw_images, [-1]), budget,
+                                                     'request'), [-1, 1])
       chunks = (tf.shape(raw_images)[0] + SERVING_CHUNK - 1) // SERVING_CHUNK
       outputs = tuple(
           tf.TensorArray(tf.float32, size=chunks, infer_shape=False, element_shape=[None, size])

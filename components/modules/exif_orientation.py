@@ -22,7 +22,7 @@ MAX_IFD_ENTRIES = 128
 _EXIF_HEADER = (0x45, 0x78, 0x69, 0x66, 0, 0)  # b'Exif\0\0'
 
 
-def _read(data: tf.Tensor, size: tf.Tensor, position: tf.Tensor, length: int) -> tf.Tensor:
+def read_bytes(data: tf.Tensor, size: tf.Tensor, position: tf.Tensor, length: int) -> tf.Tensor:
   """``length`` bytes of ``data`` at ``position`` as int64, zero-padded past the end of the file."""
   position = tf.clip_by_value(position, 0, size)
   chunk = tf.io.decode_raw(tf.strings.substr(data, position, tf.constant(length, tf.int64)),
@@ -35,7 +35,7 @@ def _find_exif(data: tf.Tensor, size: tf.Tensor):
   """(start of the TIFF header, end of its APP1 segment), or (-1, -1) when there is none."""
 
   def step(position, tiff_start, segment_end):
-    header = _read(data, size, position, 10)
+    header = read_bytes(data, size, position, 10)
     marker = header[1]
     length = header[2] * 256 + header[3]
     readable = (position + 4 <= size) & tf.equal(header[0], 0xFF)
@@ -50,7 +50,8 @@ def _find_exif(data: tf.Tensor, size: tf.Tensor):
             tf.where(found, position + 2 + length, segment_end))
 
   minus_one = tf.constant(-1, tf.int64)
-  is_jpeg = tf.reduce_all(tf.equal(_read(data, size, tf.constant(0, tf.int64), 2), [0xFF, 0xD8]))
+  is_jpeg = tf.reduce_all(tf.equal(read_bytes(data, size, tf.constant(0, tf.int64), 2),
+                                   [0xFF, 0xD8]))
   _, tiff_start, segment_end = tf.while_loop(
       lambda position, *_: position >= 0, step,
       (tf.where(is_jpeg, tf.constant(2, tf.int64), minus_one), minus_one, minus_one),
@@ -61,7 +62,7 @@ def _find_exif(data: tf.Tensor, size: tf.Tensor):
 def _ifd0_orientation(image_bytes: tf.Tensor, size: tf.Tensor, tiff_start: tf.Tensor,
                       segment_end: tf.Tensor) -> tf.Tensor:
   """The Orientation entry of the IFD0 of the TIFF block at ``tiff_start``; 1 if none is valid."""
-  header = _read(image_bytes, size, tiff_start, 8)
+  header = read_bytes(image_bytes, size, tiff_start, 8)
   little_endian = tf.reduce_all(tf.equal(header[:4], [0x49, 0x49, 0x2A, 0]))
   big_endian = tf.reduce_all(tf.equal(header[:4], [0x4D, 0x4D, 0, 0x2A]))
 
@@ -72,8 +73,8 @@ def _ifd0_orientation(image_bytes: tf.Tensor, size: tf.Tensor, tiff_start: tf.Te
                     tf.reduce_sum(bytes_ * weights[::-1], -1))
 
   ifd_start = tiff_start + number(header[4:8])
-  entry_count = number(_read(image_bytes, size, ifd_start, 2))
-  entries = tf.reshape(_read(image_bytes, size, ifd_start + 2, 12 * MAX_IFD_ENTRIES),
+  entry_count = number(read_bytes(image_bytes, size, ifd_start, 2))
+  entries = tf.reshape(read_bytes(image_bytes, size, ifd_start + 2, 12 * MAX_IFD_ENTRIES),
                        [MAX_IFD_ENTRIES, 12])
   is_orientation = (
       (tf.range(MAX_IFD_ENTRIES, dtype=tf.int64) < entry_count)
