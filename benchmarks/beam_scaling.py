@@ -22,7 +22,7 @@ from tfx.orchestration import metadata
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 from tfx.orchestration.pipeline import Pipeline
 
-from benchmarks.pipeline_benchmark import DATA, RESULTS
+from benchmarks.common import DATA, RESULTS
 from components.image_example_gen import ImageExampleGen
 from pipeline import beam_presets, run_summary
 from pipeline.pipeline import statistics_options

@@ -35,7 +35,7 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 # pylint: disable=wrong-import-position
 import numpy as np
 
-from benchmarks.pipeline_benchmark import DATA, RESULTS, WEIGHTS
+from benchmarks.common import DATA, RESULTS, WEIGHTS
 from components.image_example_gen import splits
 from components.paired_accuracy import worse_p_value
 

@@ -13,6 +13,8 @@ import psutil
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.environ.get('CATS_DOGS_SHARED', os.path.join(os.path.dirname(REPO), 'shared'))
 DATASETS = os.path.join(SHARED, 'datasets')
+# The tutorial's data set, which most benchmarks measure on.
+DATA = os.path.join(DATASETS, 'cats_and_dogs_filtered')
 WEIGHTS = os.path.join(SHARED, 'weights', 'mobilenet_v2_1.0_160_no_top_partly_dogs_finetuned.h5')
 WEIGHTS_035 = os.path.join(SHARED, 'weights', 'mobilenet_v2_0.35_no_top_imagenet.h5')
 RESULTS = os.path.join(REPO, 'benchmarks', 'results')

@@ -21,7 +21,7 @@ from typing import Callable, List
 from PIL import Image
 from PIL import ImageEnhance
 
-from benchmarks.pipeline_benchmark import DATA, RESULTS
+from benchmarks.common import DATA, RESULTS
 import components  # pylint: disable=unused-import  # sets the Keras switch before TensorFlow loads
 
 CLASSES = ('cats', 'dogs')

@@ -41,7 +41,7 @@ import numpy as np
 from benchmarks import drift_benchmark
 from benchmarks.embedding_drift_cases import SHIFTS, sample_shapes, shuffled_tiles, textures
 from benchmarks.blessing_gate import ALPHA, IMAGE_SIZE, pooled_features, test_split_files
-from benchmarks.pipeline_benchmark import DATA, RESULTS, WEIGHTS
+from benchmarks.common import DATA, RESULTS, WEIGHTS
 from components import embedding_drift
 from components.drift_thresholds import DriftThresholds
 

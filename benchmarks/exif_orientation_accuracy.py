@@ -23,7 +23,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 import tensorflow as tf
 
-from benchmarks.pipeline_benchmark import DATA, RESULTS, SHARED
+from benchmarks.common import DATA, RESULTS, SHARED
 from components.modules import exif_orientation, model as model_lib, preprocessing
 
 IMAGE_SIZE = 160

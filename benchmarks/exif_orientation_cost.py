@@ -20,7 +20,7 @@ import components  # pylint: disable=unused-import  # first: sets the Keras swit
 import tensorflow as tf
 
 from benchmarks.exif_orientation_accuracy import decode_and_resize_ignoring_orientation, phone_copy
-from benchmarks.pipeline_benchmark import DATA, RESULTS
+from benchmarks.common import DATA, RESULTS
 from components.modules import exif_orientation, preprocessing
 
 IMAGES_PER_CLASS = 100

@@ -32,7 +32,7 @@ import time
 
 import numpy as np
 
-from benchmarks.pipeline_benchmark import DATA, REPO, RESULTS, SHARED
+from benchmarks.common import DATA, REPO, RESULTS, SHARED
 from tests import bombs
 
 WEIGHTS = os.path.join(SHARED, 'weights', 'mobilenet_v2_0.35_no_top_imagenet.h5')

@@ -26,7 +26,7 @@ from typing import Dict, Tuple
 import psutil
 from PIL import Image, ImageEnhance, ImageOps
 
-from benchmarks.pipeline_benchmark import DATA, RESULTS, du, run_measured
+from benchmarks.common import DATA, RESULTS, du, run_measured
 
 STAGES_END = 'Transform'
 

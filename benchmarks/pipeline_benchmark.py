@@ -25,7 +25,7 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 from benchmarks import common  # pylint: disable=g-import-not-at-top,wrong-import-position
 from pipeline import configs  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-DATA = os.path.join(common.DATASETS, 'cats_and_dogs_filtered')
+DATA = common.DATA
 WEIGHTS = common.WEIGHTS
 
 

@@ -27,6 +27,7 @@ import time
 
 import numpy as np
 
+from benchmarks import common
 from benchmarks import pipeline_benchmark
 
 UNCUT = 1 << 30
@@ -48,7 +49,7 @@ def save_variants(pipeline_root: str, out_dir: str) -> dict:
   for chunk in CHUNKS:
     embedding.SERVING_CHUNK = chunk  # read when the signatures are traced
     model = model_lib.build_model(num_classes=2, image_size=160, alpha=1.0,
-                                  weights=pipeline_benchmark.WEIGHTS, dropout=0.2,
+                                  weights=common.WEIGHTS, dropout=0.2,
                                   learning_rate=1e-4, model='mobilenet_v2')
     exports[chunk] = os.path.join(out_dir, f'chunk_{chunk}')
     signatures.save_served(model, exports[chunk], signatures.make_serving_signatures(
@@ -92,7 +93,7 @@ def run_measure(model_dir: str, examples_glob: str, batch: int, probabilities_fi
   output = subprocess.run(
       [sys.executable, '-m', 'benchmarks.serving_memory', '--measure', model_dir,
        '--examples', examples_glob, '--batch', str(batch), '--probabilities', probabilities_file],
-      cwd=pipeline_benchmark.REPO, check=True, capture_output=True, text=True).stdout
+      cwd=common.REPO, check=True, capture_output=True, text=True).stdout
   return json.loads(output.strip().splitlines()[-1])
 
 
@@ -125,8 +126,8 @@ def main():
   if args.measure:
     measure(args.measure, args.examples, args.batch, args.probabilities)
     return
-  if not (os.path.isdir(pipeline_benchmark.DATA) and os.path.exists(pipeline_benchmark.WEIGHTS)):
-    print(f'skipped: needs {pipeline_benchmark.DATA} and {pipeline_benchmark.WEIGHTS}')
+  if not (os.path.isdir(common.DATA) and os.path.exists(common.WEIGHTS)):
+    print(f'skipped: needs {common.DATA} and {common.WEIGHTS}')
     return
   import psutil  # pylint: disable=g-import-not-at-top
   workdir = tempfile.mkdtemp(prefix='serving-memory-')
@@ -151,10 +152,10 @@ def main():
   result = {'date': time.strftime('%Y-%m-%d'),
             'machine': f'{psutil.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB',
             'chunks': chunks, 'max_probability_difference': float(max(differences))}
-  with open(os.path.join(pipeline_benchmark.RESULTS, 'serving_memory.json'), 'w') as f:
+  with open(os.path.join(common.RESULTS, 'serving_memory.json'), 'w') as f:
     json.dump(result, f, indent=1)
   markdown = to_markdown(json.loads(json.dumps(result)))
-  with open(os.path.join(pipeline_benchmark.RESULTS, 'serving_memory.md'), 'w') as f:
+  with open(os.path.join(common.RESULTS, 'serving_memory.md'), 'w') as f:
     f.write(markdown)
   print(markdown)
 

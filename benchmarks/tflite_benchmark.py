@@ -29,7 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from benchmarks.blessing_gate import ALPHA, IMAGE_SIZE, pooled_features, test_split_files
-from benchmarks.pipeline_benchmark import RESULTS, WEIGHTS
+from benchmarks.common import RESULTS, WEIGHTS
 from components.modules import model as model_lib
 from components.modules import model_variants
 from components.modules import preprocessing

@@ -25,7 +25,7 @@ from typing import Dict, List, Optional
 
 import psutil
 
-from benchmarks.pipeline_benchmark import DATA, RESULTS, WEIGHTS, du, run_measured
+from benchmarks.common import DATA, RESULTS, WEIGHTS, du, run_measured
 from components.modules import model_variants
 from pipeline import configs
 
