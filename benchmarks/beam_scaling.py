@@ -9,7 +9,6 @@ Writes benchmarks/results/beam_scaling.{json,md}.
     python -m benchmarks.beam_scaling [--workers 1 2] [--replicate 10]
 """
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -22,7 +21,8 @@ from tfx.orchestration import metadata
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 from tfx.orchestration.pipeline import Pipeline
 
-from benchmarks.common import DATA, RESULTS
+from benchmarks import common
+from benchmarks.common import DATA
 from components.image_example_gen import ImageExampleGen
 from pipeline import beam_presets, run_summary
 from pipeline.pipeline import statistics_options
@@ -85,13 +85,8 @@ def main():
     seconds = result['component_seconds']
     lines.append(f"| {workers} | {seconds['ImageExampleGen']:.1f} | {seconds['StatisticsGen']:.1f} "
                  f"| {result['wall_seconds']:.1f} | {base / result['wall_seconds']:.2f}x |")
-  os.makedirs(RESULTS, exist_ok=True)
   name = 'beam_scaling' if args.replicate == 1 else f'beam_scaling_x{args.replicate}'
-  with open(os.path.join(RESULTS, f'{name}.json'), 'w') as f:
-    json.dump(results, f, indent=1)
-  with open(os.path.join(RESULTS, f'{name}.md'), 'w') as f:
-    f.write('\n'.join(lines) + '\n')
-  print('\n'.join(lines))
+  common.write_results(name, results, '\n'.join(lines) + '\n')
 
 
 if __name__ == '__main__':

@@ -23,7 +23,6 @@ benchmarks/results/blessing_gate.{json,md}. CPU: one TensorFlow thread for the f
 """
 import argparse
 import itertools
-import json
 import os
 import sys
 import time
@@ -35,7 +34,8 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 # pylint: disable=wrong-import-position
 import numpy as np
 
-from benchmarks.common import DATA, RESULTS, WEIGHTS
+from benchmarks import common
+from benchmarks.common import DATA, WEIGHTS
 from components.image_example_gen import splits
 from components.paired_accuracy import worse_p_value
 
@@ -178,9 +178,6 @@ def main(argv=None) -> int:
         'mean_accuracy_change': float(np.mean([c.mean() - b.mean() for c, b in pairs])),
     }
   results['total_s'] = round(time.monotonic() - start, 1)
-  os.makedirs(RESULTS, exist_ok=True)
-  with open(os.path.join(RESULTS, 'blessing_gate.json'), 'w') as f:
-    json.dump(results, f, indent=1)
   lines = [
       '# Blessing gates under retraining noise', '',
       f"{args.seeds} models per variant (pooled MobileNetV2 1.0/160 features, the pipeline's head), "
@@ -200,9 +197,7 @@ def main(argv=None) -> int:
             f"{results['total_s']} s in total on a shared 2-CPU machine (features: one TensorFlow thread, "
             '8 minutes the first time; heads: NumPy, one thread).',
             '', '`python -m benchmarks.blessing_gate`']
-  with open(os.path.join(RESULTS, 'blessing_gate.md'), 'w') as f:
-    f.write('\n'.join(lines) + '\n')
-  print('\n'.join(lines))
+  common.write_results('blessing_gate', results, '\n'.join(lines) + '\n')
   return 0
 
 

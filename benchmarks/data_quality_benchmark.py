@@ -42,6 +42,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from components.data_quality import checks
+from benchmarks import common
 
 # As benchmarks/pipeline_benchmark.py (not imported: it imports the whole pipeline).
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -495,9 +496,6 @@ def _share(value) -> str:
 
 
 def write_results(results: dict) -> None:
-  os.makedirs(RESULTS, exist_ok=True)
-  with open(os.path.join(RESULTS, 'data_quality_benchmark.json'), 'w') as f:
-    json.dump(results, f, indent=1, sort_keys=True, default=str)
   d = results['defaults']
   lines = [
       '# Data quality benchmark', '',
@@ -592,8 +590,7 @@ def write_results(results: dict) -> None:
     if REVIEWED_FINDINGS.get(name):
       lines += ['', 'Looked at:', ''] + [f'* {note}' for note in REVIEWED_FINDINGS[name]]
     lines.append('')
-  with open(os.path.join(RESULTS, 'data_quality_benchmark.md'), 'w') as f:
-    f.write('\n'.join(lines) + '\n')
+  common.write_results('data_quality_benchmark', results, '\n'.join(lines) + '\n')
 
 
 # Unplanted pairs at similarity >= 0.65 that the thumbnails do not confirm, looked at side by side

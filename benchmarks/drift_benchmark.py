@@ -10,7 +10,6 @@ NOT be flagged. Writes benchmarks/results/drift_benchmark.{json,md}. Skips when 
 
     python -m benchmarks.drift_benchmark
 """
-import json
 import os
 import shutil
 import sys
@@ -21,7 +20,8 @@ from typing import Callable, List
 from PIL import Image
 from PIL import ImageEnhance
 
-from benchmarks.common import DATA, RESULTS
+from benchmarks import common
+from benchmarks.common import DATA
 import components  # pylint: disable=unused-import  # sets the Keras switch before TensorFlow loads
 
 CLASSES = ('cats', 'dogs')
@@ -125,9 +125,6 @@ def run_case(data_root: str, baseline_flags: List[str], output_dir: str,
 
 
 def write_results(results: dict) -> None:
-  os.makedirs(RESULTS, exist_ok=True)
-  with open(os.path.join(RESULTS, 'drift_benchmark.json'), 'w') as f:
-    json.dump(results, f, indent=1, sort_keys=True)
   features = sorted({key for case in results['cases'].values() for key in case['scores']})
   lines = [
       '# Drift benchmark', '',
@@ -149,8 +146,7 @@ def write_results(results: dict) -> None:
       flagged = key.split(' ')[0] in case['flagged']
       cells.append('-' if value is None else (f'**{value:.4f}**' if flagged else f'{value:.4f}'))
     lines.append(f'| {key} | ' + ' | '.join(cells) + ' |')
-  with open(os.path.join(RESULTS, 'drift_benchmark.md'), 'w') as f:
-    f.write('\n'.join(lines) + '\n')
+  common.write_results('drift_benchmark', results, '\n'.join(lines) + '\n')
 
 
 def main() -> int:

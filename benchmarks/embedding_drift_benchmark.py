@@ -38,10 +38,11 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 # pylint: disable=wrong-import-position
 import numpy as np
 
+from benchmarks import common
 from benchmarks import drift_benchmark
 from benchmarks.embedding_drift_cases import SHIFTS, sample_shapes, shuffled_tiles, textures
 from benchmarks.blessing_gate import ALPHA, IMAGE_SIZE, pooled_features, test_split_files
-from benchmarks.common import DATA, RESULTS, WEIGHTS
+from benchmarks.common import DATA, WEIGHTS
 from components import embedding_drift
 from components.drift_thresholds import DriftThresholds
 
@@ -297,9 +298,6 @@ def main(argv=None) -> int:
 
 
 def write_results(results: dict) -> None:
-  os.makedirs(RESULTS, exist_ok=True)
-  with open(os.path.join(RESULTS, 'embedding_drift_benchmark.json'), 'w') as f:
-    json.dump(results, f, indent=1, sort_keys=True, default=str)
   fp = results['false_positives']
   lines = [
       '# Embedding drift benchmark', '',
@@ -344,8 +342,7 @@ def write_results(results: dict) -> None:
             f"(decode, resize, backbone; {results['cpus']} CPUs, load average "
             f"{results['load_average_while_embedding']} before and after, the machine shared); "
             f"validation accuracy {results['validation_accuracy']}."]
-  with open(os.path.join(RESULTS, 'embedding_drift_benchmark.md'), 'w') as f:
-    f.write('\n'.join(lines) + '\n')
+  common.write_results('embedding_drift_benchmark', results, '\n'.join(lines) + '\n')
 
 
 if __name__ == '__main__':

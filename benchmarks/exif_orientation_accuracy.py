@@ -11,7 +11,6 @@ Writes benchmarks/results/exif_orientation_accuracy.{json,md}. Skips when ../sha
     python -m benchmarks.exif_orientation_accuracy
 """
 import io
-import json
 import os
 import sys
 
@@ -23,7 +22,8 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 import tensorflow as tf
 
-from benchmarks.common import DATA, RESULTS, SHARED
+from benchmarks import common
+from benchmarks.common import DATA, SHARED
 from components.modules import exif_orientation, model as model_lib, preprocessing
 
 IMAGE_SIZE = 160
@@ -87,16 +87,12 @@ def main() -> int:
            'phone copies, tag ignored (the function before the fix)': (copies, tag_ignored)}
   correct = {name: int((head.predict(features(data, fn)) == labels).sum())
              for name, (data, fn) in cases.items()}
-  os.makedirs(RESULTS, exist_ok=True)
-  with open(os.path.join(RESULTS, 'exif_orientation_accuracy.json'), 'w') as f:
-    json.dump({'images': len(files), 'correct': correct}, f, indent=1)
   lines = [f'# Accuracy on phone-style copies ({len(files)} validation photos; frozen MobileNetV2 '
            '0.35 at 160 px + logistic regression fitted on the 2000 training photos)', '',
            '| images | correct | accuracy |', '|---|---|---|']
   lines += [f'| {name} | {n} | {n / len(files):.3f} |' for name, n in correct.items()]
-  with open(os.path.join(RESULTS, 'exif_orientation_accuracy.md'), 'w') as f:
-    f.write('\n'.join(lines) + '\n')
-  print('\n'.join(lines))
+  common.write_results('exif_orientation_accuracy', {'images': len(files), 'correct': correct},
+                       '\n'.join(lines) + '\n')
   return 0
 
 

@@ -8,7 +8,6 @@ alone. Writes benchmarks/results/exif_orientation_cost.{json,md}. Skips when ../
 
     python -m benchmarks.exif_orientation_cost
 """
-import json
 import os
 import statistics
 import sys
@@ -19,8 +18,9 @@ import components  # pylint: disable=unused-import  # first: sets the Keras swit
 # pylint: disable=wrong-import-position
 import tensorflow as tf
 
+from benchmarks import common
 from benchmarks.exif_orientation_accuracy import decode_and_resize_ignoring_orientation, phone_copy
-from benchmarks.common import DATA, RESULTS
+from benchmarks.common import DATA
 from components.modules import exif_orientation, preprocessing
 
 IMAGES_PER_CLASS = 100
@@ -74,18 +74,14 @@ def main() -> int:
       times[name].append((time.perf_counter() - start) / len(data) * 1000)
   results = {name: {'median_ms_per_image': round(statistics.median(t), 3),
                     'min_ms_per_image': round(min(t), 3)} for name, t in times.items()}
-  os.makedirs(RESULTS, exist_ok=True)
-  with open(os.path.join(RESULTS, 'exif_orientation_cost.json'), 'w') as f:
-    json.dump({'images': len(photos), 'image_size': IMAGE_SIZE, 'rounds': ROUNDS,
-               'cpus': os.cpu_count(), 'results': results}, f, indent=1)
   lines = [f'# EXIF orientation cost ({len(photos)} real JPEGs, {IMAGE_SIZE} px, median of '
            f'{ROUNDS} interleaved rounds, {os.cpu_count()} shared CPUs)', '',
            '| case | ms per image (median) | ms per image (min) |', '|---|---|---|']
   lines += [f"| {name} | {r['median_ms_per_image']} | {r['min_ms_per_image']} |"
             for name, r in results.items()]
-  with open(os.path.join(RESULTS, 'exif_orientation_cost.md'), 'w') as f:
-    f.write('\n'.join(lines) + '\n')
-  print('\n'.join(lines))
+  common.write_results('exif_orientation_cost', {
+      'images': len(photos), 'image_size': IMAGE_SIZE, 'rounds': ROUNDS,
+      'cpus': os.cpu_count(), 'results': results}, '\n'.join(lines) + '\n')
   return 0
 
 

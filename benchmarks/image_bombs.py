@@ -32,7 +32,8 @@ import time
 
 import numpy as np
 
-from benchmarks.common import DATA, REPO, RESULTS, SHARED
+from benchmarks import common
+from benchmarks.common import DATA, REPO, SHARED
 from tests import bombs
 
 WEIGHTS = os.path.join(SHARED, 'weights', 'mobilenet_v2_0.35_no_top_imagenet.h5')
@@ -307,12 +308,7 @@ def main():
         print('unchecked', name, result['unchecked'][name], flush=True)
   finally:
     shutil.rmtree(workdir, ignore_errors=True)
-  with open(os.path.join(RESULTS, 'image_bombs.json'), 'w') as f:
-    json.dump(result, f, indent=1)
-  markdown = to_markdown(result)
-  with open(os.path.join(RESULTS, 'image_bombs.md'), 'w') as f:
-    f.write(markdown)
-  print(markdown)
+  common.write_results('image_bombs', result, to_markdown(result))
 
 
 if __name__ == '__main__':

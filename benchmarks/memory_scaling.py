@@ -13,7 +13,6 @@ Writes benchmarks/results/memory_scaling.{json,md}.
 """
 import argparse
 import io
-import json
 import multiprocessing
 import os
 import random
@@ -26,7 +25,8 @@ from typing import Dict, Tuple
 import psutil
 from PIL import Image, ImageEnhance, ImageOps
 
-from benchmarks.common import DATA, RESULTS, du, run_measured
+from benchmarks import common
+from benchmarks.common import DATA, du, run_measured
 
 STAGES_END = 'Transform'
 
@@ -155,13 +155,7 @@ def main():
     }
   finally:
     shutil.rmtree(scaled_root, ignore_errors=True)
-  os.makedirs(RESULTS, exist_ok=True)
-  with open(os.path.join(RESULTS, 'memory_scaling.json'), 'w') as f:
-    json.dump(result, f, indent=1)
-  markdown = to_markdown(result)
-  with open(os.path.join(RESULTS, 'memory_scaling.md'), 'w') as f:
-    f.write(markdown)
-  print(markdown)
+  common.write_results('memory_scaling', result, to_markdown(result))
 
 
 if __name__ == '__main__':

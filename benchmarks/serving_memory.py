@@ -129,7 +129,6 @@ def main():
   if not (os.path.isdir(common.DATA) and os.path.exists(common.WEIGHTS)):
     print(f'skipped: needs {common.DATA} and {common.WEIGHTS}')
     return
-  import psutil  # pylint: disable=g-import-not-at-top
   workdir = tempfile.mkdtemp(prefix='serving-memory-')
   try:
     pipeline_root = args.pipeline_root
@@ -149,15 +148,10 @@ def main():
         print(chunk, batch, chunks[chunk][str(batch)], flush=True)
   finally:
     shutil.rmtree(workdir, ignore_errors=True)
-  result = {'date': time.strftime('%Y-%m-%d'),
-            'machine': f'{psutil.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB',
+  result = {'date': time.strftime('%Y-%m-%d'), 'machine': common.machine(),
             'chunks': chunks, 'max_probability_difference': float(max(differences))}
-  with open(os.path.join(common.RESULTS, 'serving_memory.json'), 'w') as f:
-    json.dump(result, f, indent=1)
-  markdown = to_markdown(json.loads(json.dumps(result)))
-  with open(os.path.join(common.RESULTS, 'serving_memory.md'), 'w') as f:
-    f.write(markdown)
-  print(markdown)
+  # As read back from the JSON: its keys are strings.
+  common.write_results('serving_memory', result, to_markdown(json.loads(json.dumps(result))))
 
 
 if __name__ == '__main__':

@@ -15,7 +15,6 @@ shared machine slows them alike. Writes benchmarks/results/tflite_benchmark.{jso
 
     python -m benchmarks.tflite_benchmark
 """
-import json
 import os
 import tempfile
 import time
@@ -28,8 +27,9 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 import numpy as np
 import tensorflow as tf
 
+from benchmarks import common
 from benchmarks.blessing_gate import ALPHA, IMAGE_SIZE, pooled_features, test_split_files
-from benchmarks.common import RESULTS, WEIGHTS
+from benchmarks.common import WEIGHTS
 from components.modules import model as model_lib
 from components.modules import model_variants
 from components.modules import preprocessing
@@ -127,19 +127,15 @@ def main() -> int:
   summary = {'test_images': len(labels), 'threads': THREADS, 'image_size': IMAGE_SIZE,
              'alpha': ALPHA, 'weights': os.path.basename(WEIGHTS), 'models': results,
              'load_average': os.getloadavg()[0]}
-  with open(os.path.join(RESULTS, 'tflite_benchmark.json'), 'w') as f:
-    json.dump(summary, f, indent=1)
   rows = '\n'.join(f"| {name} | {r['accuracy']:.4f} | {r['bytes'] / 2**20:.2f} MiB | "
                    f"{r['ms_per_image']:.1f} ms ({r['fastest_round_ms']:.1f}) |" for name, r in results.items())
-  with open(os.path.join(RESULTS, 'tflite_benchmark.md'), 'w') as f:
-    f.write(f"# SavedModel vs TFLite on the real test split ({len(labels)} images)\n\n"
-            f'MobileNetV2 alpha {ALPHA}, {IMAGE_SIZE} px, head trained on the real features; '
-            f'{THREADS} threads, batch 1; latency: median (and fastest) of {ROUNDS} rounds of '
-            f'{CALLS_PER_ROUND} calls each, the models taking turns; load average '
-            f"{summary['load_average']:.1f} at the end.\n\n"
-            '| model | test accuracy | size | latency per image |\n|---|---|---|---|\n'
-            + rows + '\n')
-  print(json.dumps(summary, indent=1))
+  common.write_results('tflite_benchmark', summary, (
+      f"# SavedModel vs TFLite on the real test split ({len(labels)} images)\n\n"
+      f'MobileNetV2 alpha {ALPHA}, {IMAGE_SIZE} px, head trained on the real features; '
+      f'{THREADS} threads, batch 1; latency: median (and fastest) of {ROUNDS} rounds of '
+      f'{CALLS_PER_ROUND} calls each, the models taking turns; load average '
+      f"{summary['load_average']:.1f} at the end.\n\n"
+      '| model | test accuracy | size | latency per image |\n|---|---|---|---|\n' + rows + '\n'))
   return 0
 
 

@@ -25,6 +25,7 @@ from typing import Dict, List, Optional
 
 import psutil
 
+from benchmarks import common
 from benchmarks.common import DATA, RESULTS, WEIGHTS, du, run_measured
 from components.modules import model_variants
 from pipeline import configs
@@ -133,12 +134,7 @@ def to_markdown(result: Dict[str, object]) -> str:
 
 
 def write(result: Dict[str, object], name: str) -> str:
-  with open(os.path.join(RESULTS, f'{name}.json'), 'w') as f:
-    json.dump(result, f, indent=1)
-  markdown = to_markdown(result)
-  with open(os.path.join(RESULTS, f'{name}.md'), 'w') as f:
-    f.write(markdown)
-  return markdown
+  return common.write_results(name, result, to_markdown(result))
 
 
 def _models(text: str) -> List[str]:
@@ -168,12 +164,11 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.error('--epochs and --transfer-epochs must be positive integers')
   if args.markdown_only:
     with open(os.path.join(RESULTS, f'{args.name}.json')) as f:
-      print(write(json.load(f), args.name))
+      write(json.load(f), args.name)
     return
   if not (os.path.isdir(DATA) and os.path.exists(WEIGHTS)):
     print(f'skipped: needs {DATA} and {WEIGHTS}')
     return
-  os.makedirs(RESULTS, exist_ok=True)
   result = {
       'date': time.strftime('%Y-%m-%d'),
       'machine': f'{psutil.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB',
@@ -187,8 +182,7 @@ def main(argv: Optional[List[str]] = None) -> None:
       result['runs'].append(run_variant(name, epochs, workdir))
     finally:
       shutil.rmtree(workdir, ignore_errors=True)
-    markdown = write(result, args.name)  # after every model, so a partial run leaves its results
-  print(markdown)
+    write(result, args.name)  # after every model, so a partial run leaves its results
 
 
 if __name__ == '__main__':
