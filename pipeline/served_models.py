@@ -3,6 +3,7 @@ latest model the pipeline pushed (predict.py, validate.py)."""
 import os
 from typing import Optional
 
+from components.serving_versions import model_versions
 from pipeline import configs
 
 
@@ -16,8 +17,7 @@ def resolve_model(model: Optional[str], pipeline_root: str) -> str:
   if model:
     if os.path.exists(os.path.join(model, 'saved_model.pb')):
       return model
-    from components import atomic_pusher
-    versions = atomic_pusher.model_versions(model)
+    versions = model_versions(model)
     if versions:
       return os.path.join(model, str(versions[-1]))
     raise NoModelError(f'{model} is neither a SavedModel nor a serving dir with numbered versions')
