@@ -185,11 +185,11 @@ def test_default_engine_is_the_savedmodel_without_a_tflite_copy(capsys, saved_mo
   assert '--engine savedmodel' in err and 'Traceback' not in err
 
 
-def test_tflite_engine_never_imports_tensorflow(colour_dir, tmp_path):
+def test_tflite_engine_never_imports_tensorflow(upright_dir, tmp_path):
   """In a fresh interpreter, as a user runs it: the serving dir found through the latest push in
   MLMD, a folder classified (with a file that is no image), and none of TensorFlow, TFX or Beam
   loaded."""
-  model_dir, folder = colour_dir
+  model_dir, folder, _ = upright_dir
   serving_dir = tmp_path / 'serving'
   shutil.copytree(model_dir, serving_dir / '7')
   shutil.copytree(folder, tmp_path / 'pictures')
