@@ -1,7 +1,18 @@
-"""Classifies image files or folders with a pushed model, through its ``serving_image_bytes`` signature.
+"""Classifies image files or folders with a pushed model: its TFLite copy, or the SavedModel.
 
     python predict.py photo.jpg more_photos/               # the latest model pushed by `make run`
     python predict.py photos/ --model runs/custom/serving_model --format csv > predictions.csv
+    python predict.py photo.jpg --engine savedmodel        # through TensorFlow and the SavedModel
+
+Two engines give the same answers up to the float16 weights' rounding
+(benchmarks/results/predict_cold_start.md). ``tflite``: the pushed TFLite model (``tflite/``) in
+ai-edge-litert's interpreter, without TensorFlow, 1-3 s and ~130 MB from start to answer: Pillow
+decodes and turns JPEGs upright by their EXIF orientation (the Transform graph's pixels), the
+model resizes and scales as the Transform graph does, numpy scores out-of-distribution against
+the SavedModel's own baseline and threshold. ``savedmodel``: the SavedModel's
+``serving_image_embedding`` (or ``serving_image_bytes``) signature, the Transform graph inside,
+15-35 s and ~0.75 GB with TensorFlow. The default is ``tflite`` when the model has a TFLite copy
+with its out-of-distribution data (every model pushed since), else ``savedmodel``.
 
 Prints one line per image: path, class, probability and, for a model that carries an embedding
 baseline, its out-of-distribution score and flag (``ood`` / ``ok``: the score above the threshold
@@ -24,11 +35,18 @@ import argparse
 import csv
 import json
 import sys
-from typing import Dict, Iterator, List, Optional, Sequence, TextIO, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, TextIO, Tuple, Union
 
+import numpy as np
+
+# None of these imports TensorFlow: the TFLite engine never loads it
+# (tests/test_predict_engines.py).
 from pipeline import configs  # first: its package sets the Keras switch before TensorFlow loads
 from pipeline import flags
 from pipeline.served_models import NoModelError, image_budget_of, resolve_model
+from components.image_example_gen import image_properties
+from components.modules import image_limits
+from components.modules import tflite_model
 
 # Where `make run` (local_runner.py with its defaults) keeps the pipeline root.
 DEFAULT_PIPELINE_ROOT = os.path.join(flags.run_dir(flags.SAMPLE_PIPELINE_NAME), 'pipeline_root')
@@ -60,7 +78,7 @@ def list_images(paths: Sequence[str]) -> List[str]:
   return found
 
 
-class Classifier:
+class SavedModelClassifier:
   """The pushed model's image-bytes signature, fed in batches: its embedding signature (with the
   out-of-distribution score) when the model has one, else ``serving_image_bytes``."""
 
@@ -84,6 +102,12 @@ class Classifier:
     # The model refuses a whole request with an image over its budget: such files are skipped here.
     self.budget = image_budget_of(model)
 
+  def read(self, data: bytes) -> bytes:
+    """The file's bytes, once the ExampleGen's own check found them within the model's budget and
+    decodable by TensorFlow."""
+    image_properties.inspect_image(data, self.budget)
+    return data
+
   def classify(self, images: List[bytes]) -> List[Dict[str, object]]:
     tf, features, embedding = self._tf, self._features, self._embedding
     out = self._serve(**{features.IMAGE_BYTES_INPUT: tf.constant(images)})
@@ -97,29 +121,84 @@ class Classifier:
     return results
 
 
-def predict(classifier: Classifier, paths: List[str], batch_size: int,
-            progress: bool) -> Iterator[Dict[str, object]]:
+class TFLiteClassifier:
+  """The pushed TFLite model in ai-edge-litert's interpreter, without TensorFlow: Pillow decodes
+  (``read``), the model's ``pixels`` signature resizes, scales and classifies one image of any
+  size a call, and numpy scores the embedding against the SavedModel's baseline and threshold."""
+
+  def __init__(self, model_dir: str):
+    try:
+      from ai_edge_litert.interpreter import Interpreter
+    except ImportError as e:
+      raise PredictError(f'the TFLite engine needs ai-edge-litert ({e}; make setup installs it), '
+                         'or pass --engine savedmodel') from e
+    with open(tflite_model.tflite_path(model_dir), 'rb') as f:
+      self._model = tflite_model.TFLiteModel(f.read(), Interpreter, num_threads=os.cpu_count())
+    with open(tflite_model.folder_file(model_dir, tflite_model.CONTRACT_FILE)) as f:
+      contract = json.load(f)
+    self.class_names = contract['class_names']
+    # The budget the model was built with, as the contract records it (PipelineConfig's defaults
+    # for a model exported before it did).
+    self.budget = image_limits.ImageBudget(*(
+        int(contract.get(name, configs.default(name))) for name in image_limits.SAVED_ATTRIBUTES))
+    self._baseline = tflite_model.OODBaseline.load(
+        tflite_model.folder_file(model_dir, tflite_model.OOD_BASELINE_FILE))
+    self.ood_threshold = self._baseline.threshold
+
+  def read(self, data: bytes) -> np.ndarray:
+    """Decoded as the Transform graph decodes, once within the model's budget."""
+    return image_properties.upright_pixels(data, self.budget)
+
+  def classify(self, images: List[np.ndarray]) -> List[Dict[str, object]]:
+    results = []
+    for pixels in images:
+      probabilities, embedding = self._model.of_pixels(pixels)
+      score = float(self._baseline.scores(embedding[np.newaxis])[0])
+      results.append({'class': self.class_names[int(np.argmax(probabilities))],
+                      'probabilities': probabilities.tolist(), 'ood_score': score,
+                      'out_of_distribution': score > self.ood_threshold})
+    return results
+
+
+def has_tflite_engine(model_dir: str) -> bool:
+  """Whether the model has a TFLite copy with its out-of-distribution data (pushed since both
+  existed)."""
+  return all(os.path.isfile(tflite_model.folder_file(model_dir, name))
+             for name in (tflite_model.TFLITE_FILE, tflite_model.OOD_BASELINE_FILE))
+
+
+def choose_engine(model_dir: str, requested: Optional[str]) -> str:
+  """``requested``, checked; None: tflite where the model has it, else savedmodel."""
+  if requested is None:
+    return 'tflite' if has_tflite_engine(model_dir) else 'savedmodel'
+  if requested == 'tflite' and not has_tflite_engine(model_dir):
+    raise PredictError(f'{model_dir} has no TFLite model with out-of-distribution data '
+                       f'({tflite_model.TFLITE_DIR}/{tflite_model.OOD_BASELINE_FILE}: a model '
+                       'pushed before it existed); pass --engine savedmodel')
+  return requested
+
+
+CLASSIFIERS = {'tflite': TFLiteClassifier, 'savedmodel': SavedModelClassifier}
+
+
+def predict(classifier: Union[SavedModelClassifier, TFLiteClassifier], paths: List[str],
+            batch_size: int, progress: bool) -> Iterator[Dict[str, object]]:
   """{'path', 'class', 'probabilities'} or {'path', 'error'} per file, in order."""
-  from components.image_example_gen import image_properties
-  from components.modules import image_budget
   from tqdm import tqdm
   with tqdm(total=len(paths), unit='image', disable=not progress, file=sys.stderr) as bar:
     for start in range(0, len(paths), batch_size):
       batch, results = [], {}
       for path in paths[start:start + batch_size]:
         try:
-          too_large = image_budget.file_size_reason(os.path.getsize(path), classifier.budget)
+          too_large = image_limits.file_size_reason(os.path.getsize(path), classifier.budget)
           if too_large:  # not even read
             raise image_properties.TooLargeError(too_large)
           with open(path, 'rb') as f:
-            data = f.read()
-          # The ExampleGen's own check: within the model's budget, and decodable by TF.
-          image_properties.inspect_image(data, classifier.budget)
-          batch.append((path, data))
+            batch.append((path, classifier.read(f.read())))
         except (OSError, image_properties.UnreadableImageError) as e:
           results[path] = {'path': path, 'error': str(e)}
       if batch:
-        for (path, _), result in zip(batch, classifier.classify([data for _, data in batch])):
+        for (path, _), result in zip(batch, classifier.classify([image for _, image in batch])):
           results[path] = {'path': path, **result}
       for path in paths[start:start + batch_size]:
         yield results[path]
@@ -173,8 +252,15 @@ def build_parser() -> argparse.ArgumentParser:
                       'default: the latest model pushed by the pipeline at --pipeline-root')
   parser.add_argument('--pipeline-root', default=DEFAULT_PIPELINE_ROOT,
                       help='where to look up the latest pushed model (default %(default)s)')
+  parser.add_argument('--engine', choices=list(CLASSIFIERS),
+                      help='tflite: the TFLite copy in ai-edge-litert, without TensorFlow (1-3 s '
+                      'from start to answer); savedmodel: the SavedModel through TensorFlow (15-35 '
+                      's); default: tflite where the model has its TFLite copy with '
+                      'out-of-distribution data (every model pushed since both existed), else '
+                      'savedmodel')
   parser.add_argument('--format', choices=FORMATS, default='text', help='output format')
-  parser.add_argument('--batch-size', type=int, default=32, help='images per model call')
+  parser.add_argument('--batch-size', type=int, default=32,
+                      help='images per SavedModel call (the TFLite engine takes one at a time)')
   return parser
 
 
@@ -187,16 +273,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not paths:
       raise PredictError(f'no files under {", ".join(args.paths)}')
     model_dir = resolve_model(args.model, args.pipeline_root)
-    print(f'model: {model_dir}; {len(paths)} file(s)', file=sys.stderr)
-    classifier = Classifier(model_dir)
+    engine = choose_engine(model_dir, args.engine)
+    print(f'model: {model_dir}; engine {engine}; {len(paths)} file(s)', file=sys.stderr)
+    classifier = CLASSIFIERS[engine](model_dir)
     if classifier.ood_threshold is None:
       print('this model carries no embedding baseline (saved before it existed): no '
             'out-of-distribution scores', file=sys.stderr)
   except (PredictError, NoModelError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
+  # The TFLite engine classifies one image a call: no batch of decoded photos is held.
+  batch_size = 1 if engine == 'tflite' else args.batch_size
   skipped, out_of_distribution = write(
-      predict(classifier, paths, args.batch_size, progress=sys.stderr.isatty()),
+      predict(classifier, paths, batch_size, progress=sys.stderr.isatty()),
       classifier.class_names, args.format, sys.stdout)
   if classifier.ood_threshold is not None:
     print(f'{out_of_distribution} of {len(paths) - skipped} image(s) out of distribution: score '

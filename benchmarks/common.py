@@ -31,26 +31,42 @@ def du(path: str) -> int:
              for folder, _, files in os.walk(path) for name in files)
 
 
+def _high_water_mark(pid: int) -> int:
+  """Peak RSS in bytes of process ``pid`` so far (Linux's VmHWM); 0 once it has exited."""
+  with open(f'/proc/{pid}/status') as f:
+    for line in f:
+      if line.startswith('VmHWM:'):
+        return int(line.split()[1]) * 1024
+  return 0
+
+
 def run_measured(command: List[str], echo: bool = True) -> Dict[str, object]:
   """Runs ``command`` in the repository; returns wall seconds, peak memory in bytes, and its stdout.
 
   Memory is the proportional set size (PSS) summed over the process tree: Beam's worker processes
-  map the same TensorFlow libraries, which a plain RSS sum would count once per process.
+  map the same TensorFlow libraries, which a plain RSS sum would count once per process. Sampled
+  every 0.5 s, it can miss the peak of a command that lasts a second or two; ``peak_rss_bytes``
+  is the command's own process's peak RSS (VmHWM, which only grows, read every 20 ms). Not the
+  child's ru_maxrss from wait4: Linux counts in it the memory of the parent it was spawned from.
   """
   env = dict(os.environ, PYTHONUNBUFFERED='1')
   start = time.time()
   process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
-  peak = [0]
+  peak, peak_rss = [0], [0]
 
   def sample():
     root = psutil.Process(process.pid)
+    next_pss = 0.0
     while process.poll() is None:
       try:
-        tree = [root] + root.children(recursive=True)
-        peak[0] = max(peak[0], sum(p.memory_full_info().pss for p in tree if p.is_running()))
-      except psutil.Error:
+        peak_rss[0] = max(peak_rss[0], _high_water_mark(process.pid))
+        if time.time() >= next_pss:
+          tree = [root] + root.children(recursive=True)
+          peak[0] = max(peak[0], sum(p.memory_full_info().pss for p in tree if p.is_running()))
+          next_pss = time.time() + 0.5
+      except (psutil.Error, OSError):
         pass
-      time.sleep(0.5)
+      time.sleep(0.02)
 
   sampler = threading.Thread(target=sample, daemon=True)
   sampler.start()
@@ -64,7 +80,7 @@ def run_measured(command: List[str], echo: bool = True) -> Dict[str, object]:
   if process.returncode:
     raise SystemExit(f'{" ".join(command[:3])} failed with exit code {process.returncode}')
   return {'wall_seconds': time.time() - start, 'peak_memory_bytes': peak[0],
-          'stdout': ''.join(stdout_lines)}
+          'peak_rss_bytes': peak_rss[0], 'stdout': ''.join(stdout_lines)}
 
 
 def write_results(name: str, result: Dict[str, object], markdown: str) -> str:

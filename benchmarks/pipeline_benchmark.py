@@ -54,7 +54,7 @@ def served_accuracy(model_dir: str, folder: str) -> Dict[str, object]:
   """Accuracy of the pushed model, through predict.py's client of ``serving_image_bytes``, on
   every image of ``folder``/<class>/."""
   import predict  # pylint: disable=g-import-not-at-top
-  classifier = predict.Classifier(model_dir)
+  classifier = predict.SavedModelClassifier(model_dir)
   correct = total = 0
   for class_name in sorted(os.listdir(folder)):
     paths = predict.list_images([os.path.join(folder, class_name)])

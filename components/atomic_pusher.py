@@ -29,16 +29,10 @@ from tfx.types import standard_component_specs
 from tfx.utils import io_utils
 from tfx.utils import proto_utils
 
+from components.serving_versions import model_versions
+
 STAGING_PREFIX = '.staging-'
 _MAX_RENAME_ATTEMPTS = 10
-
-
-def model_versions(serving_dir: str) -> List[int]:
-  """The version numbers a model server would load from ``serving_dir``, ascending."""
-  if not fileio.isdir(serving_dir):
-    return []
-  return sorted(int(name.rstrip('/')) for name in fileio.listdir(serving_dir)
-                if name.rstrip('/').isdigit())
 
 
 def _files(folder: str) -> Dict[str, str]:

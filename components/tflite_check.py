@@ -1,15 +1,17 @@
 """TFLiteCheck: the TFLite model's accuracy on the test split against its SavedModel's, and a gate.
 
 TFMA 0.47 evaluates TFLite models (model_type 'tf_lite'), but it cannot serve here: it feeds a
-TFLite model the raw tf.Example features by name, and this model's input is the Transform graph's
-output (``components/modules/tflite_export.py`` says why), which the examples do not hold; and it
-refuses to evaluate a TFLite model together with a SavedModel ("mixing tf_lite and non-tf_lite
-models is not implemented"), so no TFMA threshold can compare the two. This component does what
-TFMA's TFLite extractor does, on the same test split as the Evaluator: it runs every test image
-through the Transform graph into the TFLite interpreter, and the serialized examples through the
-SavedModel's ``serving_default`` (what TFMA and TF Serving call), and compares. The run fails
-(and so nothing is pushed: the Pusher runs after it) when the Evaluator blessed the model and the
-TFLite copy is more than ``max_accuracy_drop`` below the SavedModel.
+TFLite model the raw tf.Example features by name, and this model's inputs are the Transform
+graph's output or decoded pixels (``components/modules/tflite_export.py`` says why), which the
+examples do not hold; and it refuses to evaluate a TFLite model together with a SavedModel
+("mixing tf_lite and non-tf_lite models is not implemented"), so no TFMA threshold can compare
+the two. This component does what TFMA's TFLite extractor does, on the same test split as the
+Evaluator: it runs every test image through the Transform graph into the TFLite model's
+``images`` signature, and through predict.py's own decoding (Pillow, EXIF upright:
+``image_properties.upright_pixels``) into its ``pixels`` signature, and the serialized examples
+through the SavedModel's ``serving_default`` (what TFMA and TF Serving call), and compares. The
+run fails (and so nothing is pushed: the Pusher runs after it) when the Evaluator blessed the
+model and either signature is more than ``max_accuracy_drop`` below the SavedModel.
 """
 import json
 import os
@@ -26,10 +28,14 @@ from tfx.types import standard_artifacts
 from tfx.types.artifact import Artifact
 from tfx.utils import path_utils
 
+from components.image_example_gen import image_properties
 from components.modules import features
 from components.modules import tflite_export
+from components.modules import tflite_model
 
 RESULT_FILE = 'tflite_evaluation.json'
+# The result's keys of the TFLite model's signatures: images (the Transform graph's output), pixels.
+TFLITE_SIGNATURES = ('tflite', 'tflite_pixels')
 _BATCH = 32
 
 
@@ -52,43 +58,51 @@ def _folder_bytes(folder: str, exclude: Sequence[str] = ()) -> int:
 
 def measure(model_dir: str, transform_dir: str, example_files: List[str]) -> Dict[str, object]:
   """Both models' predictions on the examples in ``example_files`` (gzipped tf.Examples), and the
-  accuracy overall and per class (recall) of each, their agreement, and the files' sizes."""
+  accuracy overall and per class (recall) of the SavedModel and of each TFLite signature, their
+  agreement with the SavedModel, the larger accuracy drop, and the files' sizes."""
   tft_output = tft.TFTransformOutput(transform_dir)
   tft_layer = tft_output.transform_features_layer()
   serve = tf.saved_model.load(model_dir).signatures['serving_default']
-  with tf.io.gfile.GFile(tflite_export.tflite_path(model_dir), 'rb') as f:
+  with tf.io.gfile.GFile(tflite_model.tflite_path(model_dir), 'rb') as f:
     tflite_bytes = f.read()
   tflite = tflite_export.TFLiteClassifier(tflite_bytes)
   spec = {features.IMAGE_KEY: tft_output.raw_feature_spec()[features.IMAGE_KEY],
           features.LABEL_KEY: tf.io.FixedLenFeature([1], tf.int64)}
-  labels, saved_model_ids, tflite_ids = [], [], []
+  predicted = {name: [] for name in ('saved_model', *TFLITE_SIGNATURES)}
+  labels = []
   for batch in tf.data.TFRecordDataset(example_files, compression_type='GZIP').batch(_BATCH):
     parsed = tf.io.parse_example(batch, spec)
     images = tft_layer({features.IMAGE_KEY: parsed[features.IMAGE_KEY]})
-    tflite_ids.append(np.argmax(tflite.probabilities(
+    predicted['tflite'].append(np.argmax(tflite.probabilities(
         images[features.TRANSFORMED_IMAGE_KEY].numpy()), axis=-1))
-    saved_model_ids.append(serve(examples=batch)[features.CLASS_IDS_OUTPUT].numpy())
+    predicted['tflite_pixels'].append(
+        [np.argmax(tflite.of_pixels(image_properties.upright_pixels(data))[0])
+         for data in parsed[features.IMAGE_KEY].numpy().reshape(-1)])
+    predicted['saved_model'].append(serve(examples=batch)[features.CLASS_IDS_OUTPUT].numpy())
     labels.append(parsed[features.LABEL_KEY].numpy().reshape(-1))
   if not labels:
     raise ValueError(f'no examples in {example_files}: nothing to measure the TFLite model on')
-  labels, saved_model_ids, tflite_ids = (np.concatenate(x) for x in
-                                         (labels, saved_model_ids, tflite_ids))
+  labels = np.concatenate(labels)
+  predicted = {name: np.concatenate(ids) for name, ids in predicted.items()}
   per_model = {}
-  for name, predicted in (('saved_model', saved_model_ids), ('tflite', tflite_ids)):
-    right = predicted == labels
+  for name, ids in predicted.items():
+    right = ids == labels
     per_model[name] = {
         'accuracy': float(right.mean()),
         # Per class: the share of its test images classified right (its recall).
         'per_class': {str(label): float(right[labels == label].mean())
                       for label in sorted(set(labels.tolist()))}}
+    if name != 'saved_model':
+      per_model[name]['agreement'] = float(np.mean(ids == predicted['saved_model']))
   return {
       'example_count': int(len(labels)),
       **per_model,
-      'agreement': float(np.mean(saved_model_ids == tflite_ids)),
-      'accuracy_drop': per_model['saved_model']['accuracy'] - per_model['tflite']['accuracy'],
+      'agreement': per_model['tflite']['agreement'],
+      'accuracy_drop': max(per_model['saved_model']['accuracy'] - per_model[name]['accuracy']
+                           for name in TFLITE_SIGNATURES),
       'tflite_bytes': len(tflite_bytes),
-      'saved_model_bytes': _folder_bytes(model_dir, exclude=(tflite_export.TFLITE_DIR,)),
-      'quantization': tflite_export.QUANTIZATION,
+      'saved_model_bytes': _folder_bytes(model_dir, exclude=(tflite_model.TFLITE_DIR,)),
+      'quantization': tflite_model.QUANTIZATION,
   }
 
 
@@ -96,11 +110,14 @@ def check(result: Dict[str, object], max_accuracy_drop: float, blessed: bool) ->
   """Raises TFLiteAccuracyError when a blessed model's TFLite copy lost too much accuracy."""
   drop = result['accuracy_drop']
   if blessed and drop > max_accuracy_drop + 1e-9:
+    worse = min(TFLITE_SIGNATURES, key=lambda name: result[name]['accuracy'])
+    signature = ('its pixels signature, as predict.py feeds it' if worse == 'tflite_pixels' else
+                 "its images signature, fed the Transform graph's output")
     raise TFLiteAccuracyError(
-        f"the TFLite model's test accuracy {result['tflite']['accuracy']:.4f} is {drop:.4f} below "
+        f"the TFLite model's test accuracy {result[worse]['accuracy']:.4f} is {drop:.4f} below "
         f"the SavedModel's {result['saved_model']['accuracy']:.4f} on {result['example_count']} "
-        f'test images (at most {max_accuracy_drop} allowed, --tflite-max-accuracy-drop); '
-        'nothing is pushed.')
+        f'test images ({signature}; at most {max_accuracy_drop} allowed, '
+        '--tflite-max-accuracy-drop); nothing is pushed.')
 
 
 @component
@@ -122,10 +139,11 @@ def TFLiteCheck(  # pylint: disable=invalid-name
     json.dump({**result, 'split': split, 'max_accuracy_drop': max_accuracy_drop}, f, indent=1)
   for name in ('example_count', 'tflite_bytes', 'saved_model_bytes'):
     evaluation.set_int_custom_property(name, result[name])
-  for name in ('saved_model', 'tflite'):
+  for name in ('saved_model', *TFLITE_SIGNATURES):
     evaluation.set_float_custom_property(f'{name}_accuracy', result[name]['accuracy'])
   evaluation.set_float_custom_property('accuracy_drop', result['accuracy_drop'])
-  logging.info('TFLite model on %d %s images: accuracy %.4f (SavedModel %.4f), %d bytes (%s)',
-               result['example_count'], split, result['tflite']['accuracy'],
+  logging.info('TFLite model on %d %s images: accuracy %.4f, from decoded pixels %.4f (SavedModel '
+               '%.4f), %d bytes (%s)', result['example_count'], split,
+               result['tflite']['accuracy'], result['tflite_pixels']['accuracy'],
                result['saved_model']['accuracy'], result['tflite_bytes'], result['quantization'])
   check(result, max_accuracy_drop, blessed=bool(blessing.get_int_custom_property('blessed')))

@@ -11,10 +11,6 @@ from typing import Dict, List, Optional, Set, Tuple
 
 import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
-from tfx.orchestration import metadata
-
-from components.data_quality.component import DataQualityReport
-from components.drift_gate import ACCEPTED_KEY
 
 RUN_CONTEXT_TYPE = 'pipeline_run'
 NODE_CONTEXT_TYPE = 'node'
@@ -25,7 +21,12 @@ def open_store(metadata_path: str) -> mlmd.MetadataStore:
   """The SQLite MLMD store at ``metadata_path``; FileNotFoundError when no pipeline wrote one."""
   if not os.path.isfile(metadata_path):
     raise FileNotFoundError(f'no pipeline run is recorded at {metadata_path}')
-  return mlmd.MetadataStore(metadata.sqlite_metadata_connection_config(metadata_path))
+  # TFX's sqlite_metadata_connection_config, without importing TFX (and TensorFlow): predict.py's
+  # TFLite engine finds the latest push here.
+  config = metadata_store_pb2.ConnectionConfig()
+  config.sqlite.filename_uri = metadata_path
+  config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+  return mlmd.MetadataStore(config)
 
 
 @dataclasses.dataclass
@@ -116,6 +117,7 @@ def accepted_baseline(
   """(statistics, schema) of the latest data that passed the drift check, the pipeline's baseline;
   the schema is the pipeline's (ImageSchema's) of the same data. None before the first accepted
   run."""
+  from components.drift_gate import ACCEPTED_KEY  # pylint: disable=g-import-not-at-top  # TFX
   accepted_id = _latest_output(store, 'ExampleStatistics', ACCEPTED_KEY)
   if accepted_id is None:
     return None
@@ -142,6 +144,7 @@ def data_quality_inputs(store: mlmd.MetadataStore) -> Optional[Tuple[
   """(the newest DataQuality report, the examples with the base's features it was made of, the
   feature extractor's model): the training set validate.py compares new images with. None when no
   run computed them (a base trained from scratch, or no run yet)."""
+  from components.data_quality.component import DataQualityReport  # pylint: disable=g-import-not-at-top  # TFX
   report_id = _latest_output(store, DataQualityReport.TYPE_NAME, 'report')
   if report_id is None:
     return None

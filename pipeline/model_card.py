@@ -16,7 +16,7 @@ import markdown
 
 from components.drift_gate import DriftReport
 from components.label_balance import LabelBalanceReport
-from components.modules import tflite_export
+from components.modules import tflite_model
 from pipeline import configs
 from pipeline import mlmd_runs
 from pipeline import registry
@@ -92,9 +92,9 @@ def markdown_card(version: ModelVersion, run: mlmd_runs.Run) -> str:
            f"{settings.get('weights')}), {settings.get('image_size')} px inputs, classes "
            f"{', '.join(d['class_names'])}. SavedModel signatures `serving_default` (tf.Examples) "
            'and `serving_image_bytes` (encoded images); both run the Transform graph. TFLite copy '
-           f'`{tflite_export.TFLITE_DIR}/{tflite_export.TFLITE_FILE}` ({tflite_export.QUANTIZATION} '
+           f'`{tflite_model.TFLITE_DIR}/{tflite_model.TFLITE_FILE}` ({tflite_model.QUANTIZATION} '
            'quantised), input contract in '
-           f'`{tflite_export.TFLITE_DIR}/{tflite_export.CONTRACT_FILE}`.', '',
+           f'`{tflite_model.TFLITE_DIR}/{tflite_model.CONTRACT_FILE}`.', '',
            '## Intended use and limits', '',
            '- Classifies a photo as one of the classes above; it always answers one of them, also '
            'for a photo of none of them (the `serving_image_embedding` signature and predict.py '

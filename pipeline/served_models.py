@@ -3,6 +3,7 @@ latest model the pipeline pushed (predict.py, validate.py), and the image budget
 import os
 from typing import TYPE_CHECKING, Optional
 
+from components.serving_versions import model_versions
 from pipeline import configs
 
 if TYPE_CHECKING:  # image_budget imports TensorFlow; this module stays light for the CLIs.
@@ -19,8 +20,7 @@ def resolve_model(model: Optional[str], pipeline_root: str) -> str:
   if model:
     if os.path.exists(os.path.join(model, 'saved_model.pb')):
       return model
-    from components import atomic_pusher
-    versions = atomic_pusher.model_versions(model)
+    versions = model_versions(model)
     if versions:
       return os.path.join(model, str(versions[-1]))
     raise NoModelError(f'{model} is neither a SavedModel nor a serving dir with numbered versions')

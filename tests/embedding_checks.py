@@ -15,6 +15,7 @@ import tensorflow as tf
 from components.modules import embedding
 from components.modules import features
 from components.modules import signatures
+from components.modules import tflite_export
 from tests.trees import encode
 
 CLASS_NAMES = ['cats', 'dogs']
@@ -71,20 +72,31 @@ def dataset(transform_output, images: List[bytes]) -> tf.data.Dataset:
   return tf.data.Dataset.from_tensor_slices((transformed, tf.zeros(len(images)))).batch(8)
 
 
+def save_with_baseline(model: tf.keras.Model, transform_output, image_size: int,
+                       export_dir: str, class_names: List[str], train: List[bytes],
+                       held_out: List[bytes], tflite: bool = False) -> str:
+  """``model`` saved as the Trainer saves it: every signature and the baseline of ``train`` with
+  the threshold of ``held_out`` (the Trainer's ``embedding.fit_baseline``); with ``tflite``, also
+  its TFLite copy and out-of-distribution data."""
+  baseline = embedding.fit_baseline(model, dataset(transform_output, train),
+                                    dataset(transform_output, held_out))
+  signatures.save_served(model, export_dir, {
+      **signatures.make_serving_signatures(model, transform_output, class_names),
+      **embedding.make_embedding_signature(model, baseline)})
+  if tflite:
+    tflite_export.export(model, export_dir, image_size, class_names, baseline)
+  return export_dir
+
+
 def save_colour_model(transform_output, image_size: int, export_dir: str,
                       train_count: int = 40,
-                      classes: Optional[Dict[str, int]] = None) -> str:
+                      classes: Optional[Dict[str, int]] = None, tflite: bool = False) -> str:
   """The colour model of ``classes`` (name -> colour; default cats red, dogs green), saved with
-  every signature and a baseline of pictures of its colours."""
+  every signature and a baseline of pictures of its colours (``save_with_baseline``)."""
   classes = classes or dict(zip(CLASS_NAMES, (RED, GREEN)))
   colours = list(classes.values())
-  model = colour_model(image_size, colours)
   per_class = train_count // len(colours)
   train = [data for i, colour in enumerate(colours)
            for data in pictures(colour, per_class, 1 + i)]
-  baseline = embedding.fit_baseline(model, dataset(transform_output, train),
-                                    dataset(transform_output, held_out_pictures(colours)))
-  signatures.save_served(model, export_dir, {
-      **signatures.make_serving_signatures(model, transform_output, list(classes)),
-      **embedding.make_embedding_signature(model, baseline)})
-  return export_dir
+  return save_with_baseline(colour_model(image_size, colours), transform_output, image_size,
+                            export_dir, list(classes), train, held_out_pictures(colours), tflite)

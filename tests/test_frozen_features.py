@@ -218,7 +218,9 @@ def test_served_model_of_the_feature_path_classifies_raw_jpeg_and_png(
   assert record['class_weights'] == {'cats': pytest.approx(1.0), 'dogs': pytest.approx(1.0)}
   held_out = _sample_files('validation')[1::2]  # neither trained on nor used for eval
   jpegs = [_read(path) for path, _ in held_out]
-  pngs = [tf.io.encode_png(tf.io.decode_jpeg(data)).numpy() for data in jpegs]
+  # The JPEGs' pixels as the Transform graph decodes them (the accurate integer DCT).
+  pngs = [tf.io.encode_png(tf.io.decode_jpeg(data, dct_method='INTEGER_ACCURATE')).numpy()
+          for data in jpegs]
   expected = [CLASS_NAMES[label].encode() for _, label in held_out]
   served = tf.saved_model.load(serving_dir)
   for encoded in (jpegs, pngs):

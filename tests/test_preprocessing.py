@@ -9,8 +9,9 @@ from tests.trees import encode
 
 
 def _reference(encoded: bytes, size: int) -> np.ndarray:
-  """The tutorial's path: decode, resize, then Keras' own preprocess_input."""
-  image = tf.image.resize(tf.io.decode_image(encoded, channels=3, expand_animations=False),
+  """The tutorial's path: decode (a JPEG with the accurate integer DCT, as the Transform graph
+  and Pillow decode it), resize, then Keras' own preprocess_input."""
+  image = tf.image.resize(tf.io.decode_jpeg(encoded, channels=3, dct_method='INTEGER_ACCURATE'),
                           [size, size])
   return tf.keras.applications.mobilenet_v2.preprocess_input(image).numpy()
 

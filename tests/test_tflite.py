@@ -9,6 +9,7 @@ import tensorflow as tf
 from tfx.types import standard_artifacts
 
 from components import tflite_check
+from components.modules import exif_orientation
 from components.modules import features
 from components.modules import model_variants
 from components.modules import tflite_export
@@ -94,6 +95,32 @@ def test_tflite_matches_the_keras_model_on_transformed_images(model_with_tflite,
   np.testing.assert_allclose(got, expected, atol=0.01)  # float16 weights: a rounding error
 
 
+def test_pixels_signature_resizes_and_scales_as_the_transform_graph(model_with_tflite,
+                                                                   transform_output):
+  """The second signature takes decoded upright pixels of any size and does the Transform graph's
+  resize and scaling itself: the same probabilities as the first on the Transform's output, and
+  the embedding the contract describes."""
+  _, model_dir, _ = model_with_tflite
+  with open(tflite_export.tflite_path(model_dir), 'rb') as f:
+    content = f.read()
+  signatures = tf.lite.Interpreter(model_content=content).get_signature_list()
+  assert signatures == {'images': {'inputs': ['images'], 'outputs': ['probabilities']},
+                        'pixels': {'inputs': ['pixels'], 'outputs': ['embedding', 'probabilities']}}
+  with open(os.path.join(model_dir, tflite_export.TFLITE_DIR, tflite_export.CONTRACT_FILE)) as f:
+    contract = json.load(f)['pixels_signature']
+  assert contract['input']['dtype'] == 'uint8' and contract['input']['shape'] == [1, None, None, 3]
+  tflite = tflite_export.TFLiteClassifier(content)
+  images, _ = dark_and_bright_images()
+  transformed = transform_output.transform_features_layer()(
+      {features.IMAGE_KEY: tf.reshape(tf.constant(images), [-1, 1])})[
+          features.TRANSFORMED_IMAGE_KEY].numpy()
+  for data, expected in zip(images, tflite.probabilities(transformed)):
+    probabilities, embedding = tflite.of_pixels(
+        exif_orientation.decode_upright(tf.constant(data)).numpy())
+    np.testing.assert_allclose(probabilities, expected, atol=1e-5)
+    assert list(embedding.shape) == contract['outputs']['embedding']['shape'][1:]
+
+
 def test_check_measures_both_models_on_the_labelled_split(model_with_tflite, transform_output,
                                                           tmp_path):
   _, model_dir, classes = model_with_tflite
@@ -103,6 +130,7 @@ def test_check_measures_both_models_on_the_labelled_split(model_with_tflite, tra
   assert result['saved_model']['accuracy'] == result['tflite']['accuracy'] == 1.0
   assert result['tflite']['per_class'] == {'0': 1.0, '1': 1.0}
   assert result['agreement'] == 1.0 and result['accuracy_drop'] == 0.0
+  assert result['tflite_pixels']['accuracy'] == result['tflite_pixels']['agreement'] == 1.0
   assert 0 < result['tflite_bytes'] < result['saved_model_bytes']
   tflite_check.check(result, max_accuracy_drop=0.01, blessed=True)  # passes
 

@@ -14,8 +14,6 @@ class folders read as empty. Everything that reads a data root lists it here ins
 import os
 from typing import List, Optional
 
-import tensorflow as tf
-
 
 class LinkLoopError(ValueError):
   """A symbolic link points to a folder that contains it."""
@@ -35,6 +33,8 @@ def list_files(pattern: str) -> List[str]:
   if '://' in pattern:  # object stores have no links: one listing, as Beam's MatchFiles does
     from apache_beam.io.filesystems import FileSystems  # pylint: disable=g-import-not-at-top
     return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+  # Here, not at the top: predict.py's TFLite engine walks folders without loading TensorFlow.
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   return sorted(path for path in tf.io.gfile.glob(pattern) if not os.path.isdir(path))
 
 

@@ -1,25 +1,31 @@
 """What an image file is: its size, format, colour mode and tones, or why it is not a usable image.
 
 The ExampleGen records these properties beside the bytes so that TFDV can describe the images;
-``predict.py`` runs the same check before it classifies a file. A file over the image budget
-(components/modules/image_budget.py) is refused before anything decodes it.
+``predict.py`` runs the same check before it classifies a file, and its TFLite engine decodes with
+``upright_pixels``. A file over the image budget (components/modules/image_budget.py) is refused
+before anything decodes it. Importing this module does not import TensorFlow (only
+``inspect_image`` runs it), so that predict.py's TFLite engine starts in a fraction of a second.
 """
+import contextlib
 import io
 import re
-from typing import NamedTuple, Tuple
+from typing import Iterator, NamedTuple, Tuple
 
 from PIL import Image
+from PIL import ImageOps
 from PIL import ImageStat
-import tensorflow as tf
+import numpy as np
 
-from components.modules import exif_orientation
-from components.modules import image_budget
+from components.modules import image_limits
 
 # Formats that both Pillow (here) and tf.io.decode_image (in the Transform graph) decode.
 SUPPORTED_FORMATS = ('jpeg', 'png', 'gif', 'bmp')
 # Tone statistics are averages, within a grey level of the full image's on a thumbnail this small,
 # and JPEG's DCT scaling (Image.draft) makes decoding one several times cheaper than a full decode.
 TONE_THUMBNAIL_SIDE = 128
+# The budget decides, not Pillow's own bomb limit (179 Mpx, under a 200 Mpx phone photo): the size
+# Pillow reads lazily from the header is checked against the budget before anything is decoded.
+Image.MAX_IMAGE_PIXELS = None
 
 
 class UnreadableImageError(ValueError):
@@ -51,7 +57,45 @@ def _tone_statistics(image: Image.Image) -> Tuple[float, float, float]:
   return grey.mean[0], grey.stddev[0], saturation.mean[0] / 255.0
 
 
-def inspect_image(data: bytes, budget: image_budget.ImageBudget) -> ImageProperties:
+@contextlib.contextmanager
+def opened_image(data: bytes, budget: image_limits.ImageBudget) -> Iterator[Image.Image]:
+  """``data`` opened by Pillow, of a supported format and within ``budget`` by its file size and
+  the size its header declares (nothing decoded yet); TooLargeError or UnreadableImageError
+  otherwise, also for a file that fails while the block decodes it (a truncated JPEG)."""
+  if not data:
+    raise UnreadableImageError('empty file')
+  if len(data) > budget.max_bytes:
+    raise TooLargeError(image_limits.TOO_LARGE_BYTES.format(len(data), budget.max_bytes))
+  try:
+    with Image.open(io.BytesIO(data)) as image:
+      image_format = (image.format or '').lower()
+      if image_format not in SUPPORTED_FORMATS:
+        raise UnreadableImageError(f'unsupported image format {image_format or "unknown"!r}')
+      # Pillow draws a GIF on its logical screen, which it reads here; TensorFlow's decoder does
+      # not use it (the graph's check reads its frames), so a GIF may be refused here only.
+      if image.width * image.height > budget.max_pixels:
+        raise TooLargeError(image_limits.TOO_LARGE_PIXELS.format(
+            image.width, image.height, budget.max_pixels))
+      yield image
+  except UnreadableImageError:
+    raise
+  except Image.UnidentifiedImageError as e:
+    raise UnreadableImageError('not a decodable image: unknown file type') from e
+  except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+    raise UnreadableImageError(f'not a decodable image: {e}') from e
+
+
+def upright_pixels(data: bytes, budget: image_limits.ImageBudget) -> np.ndarray:
+  """The Transform graph's decode without TensorFlow: uint8 RGB [height, width, 3], a JPEG turned
+  upright by its EXIF orientation (Pillow's exif_transpose, which exif_orientation's tests hold the
+  graph to; like the graph, other formats' rare EXIF chunks are not read)."""
+  with opened_image(data, budget) as image:
+    if image.format == 'JPEG':
+      image = ImageOps.exif_transpose(image)
+    return np.asarray(image.convert('RGB'))
+
+
+def inspect_image(data: bytes, budget: image_limits.ImageBudget) -> ImageProperties:
   """Returns the properties of an image that the Transform graph will decode.
 
   The Transform graph's own budget check (the same graph) reads the size from the header first and
@@ -60,30 +104,18 @@ def inspect_image(data: bytes, budget: image_budget.ImageBudget) -> ImagePropert
   graph runs, decodes the whole image, so whatever passes here also decodes in training and
   serving. Raises UnreadableImageError otherwise.
   """
-  if not data:
-    raise UnreadableImageError('empty file')
-  reason = image_budget.reason_of(data, budget)
-  if reason:
-    raise TooLargeError(reason)
-  # The budget decides, not Pillow's own bomb limit (179 Mpx, under a 200 Mpx phone photo): its
-  # size, read lazily from the header, is checked too before the thumbnail decodes anything, since
-  # Pillow draws a GIF on its logical screen, which TensorFlow's decoder does not use.
-  Image.MAX_IMAGE_PIXELS = None
-  try:
-    with Image.open(io.BytesIO(data)) as image:
-      image_format = (image.format or '').lower()
-      height, width, color_mode = image.height, image.width, image.mode
-      too_large = width * height > budget.max_pixels
-      tones = (_tone_statistics(image) if image_format in SUPPORTED_FORMATS and not too_large
-               else None)
-  except Image.UnidentifiedImageError as e:
-    raise UnreadableImageError('not a decodable image: unknown file type') from e
-  except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-    raise UnreadableImageError(f'not a decodable image: {e}') from e
-  if image_format not in SUPPORTED_FORMATS:
-    raise UnreadableImageError(f'unsupported image format {image_format or "unknown"!r}')
-  if too_large:
-    raise TooLargeError(image_budget.TOO_LARGE_PIXELS.format(width, height, budget.max_pixels))
+  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf
+  from components.modules import exif_orientation
+  from components.modules import image_budget
+  if data:
+    reason = image_budget.reason_of(data, budget)
+    if reason:
+      raise TooLargeError(reason)
+  with opened_image(data, budget) as image:
+    image_format = image.format.lower()
+    height, width, color_mode = image.height, image.width, image.mode
+    tones = _tone_statistics(image)
   try:
     tf.io.decode_image(data, channels=3, expand_animations=False)
   except (tf.errors.InvalidArgumentError, tf.errors.DataLossError) as e:

@@ -112,8 +112,17 @@ def apply_orientation(image: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:
 
 
 def decode_upright(image_bytes: tf.Tensor, channels: int = 3) -> tf.Tensor:
-  """Decodes one encoded image (JPEG, PNG, GIF, BMP; first frame) and turns it upright."""
-  image = tf.io.decode_image(image_bytes, channels=channels, expand_animations=False)
+  """Decodes one encoded image (JPEG, PNG, GIF, BMP; first frame) and turns it upright.
+
+  JPEGs with libjpeg's accurate integer DCT, not TensorFlow's default fast one: Pillow decodes
+  them so, to the same pixels, and predict.py's TFLite engine decodes with Pillow. With the fast
+  DCT every validation photo differed by up to 5 grey levels and 3 of 1 000 changed class
+  (benchmarks/results/predict_cold_start.md).
+  """
+  image = tf.cond(
+      tf.io.is_jpeg(image_bytes),
+      lambda: tf.io.decode_jpeg(image_bytes, channels=channels, dct_method='INTEGER_ACCURATE'),
+      lambda: tf.io.decode_image(image_bytes, channels=channels, expand_animations=False))
   image.set_shape([None, None, channels])
   return apply_orientation(image, jpeg_orientation(image_bytes))
 

@@ -24,21 +24,17 @@ header is not found within ``MAX_JPEG_STEPS`` markers, or a GIF not walked to it
 ``MAX_GIF_STEPS`` steps, is refused: the decoder might still find a size there. Real photos need
 5-20 JPEG steps, and a GIF 4 per frame (so up to 4096 frames).
 """
-from typing import Any, Dict, Mapping, NamedTuple, Optional
+from typing import NamedTuple, Optional
 
 import tensorflow as tf
 
-# One definition of the reasons, for Python (str.format) and for the graph (``_format``).
-TOO_LARGE_BYTES = 'too large: {} bytes (limit {})'
-TOO_LARGE_PIXELS = 'too large: {}×{} pixels (limit {})'
-TOO_LARGE_FRAMES = 'too large: {} frames of up to {}×{} pixels, {} pixels in all (limit {})'
-TOO_LONG_HEADER = 'too large: more than {} {} blocks before its size is known'
+# The limits and their messages, shared with the checks that run without TensorFlow.
+from components.modules.image_limits import (  # pylint: disable=unused-import
+    MAX_BYTES_NAME, MAX_PIXELS_NAME, SAVED_ATTRIBUTES, TOO_LARGE_BYTES, TOO_LARGE_FRAMES,
+    TOO_LARGE_PIXELS, TOO_LONG_HEADER, ImageBudget, as_settings, file_size_reason, from_settings)
+
 MAX_JPEG_STEPS = 1024
 MAX_GIF_STEPS = 16384
-# Names of the limits: constants in the Transform graph, variables of the served model.
-MAX_PIXELS_NAME = 'max_image_pixels'
-MAX_BYTES_NAME = 'max_image_bytes'
-SAVED_ATTRIBUTES = (MAX_PIXELS_NAME, MAX_BYTES_NAME)
 
 _UNKNOWN, _JPEG, _PNG, _GIF, _BMP = range(5)
 # The first bytes by which the decoder tells the formats apart: FF D8 FF, PNG's signature, GIF8, BM.
@@ -48,23 +44,6 @@ _IHDR = (0x49, 0x48, 0x44, 0x52)
 _SOF_MARKERS = (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF)
 _JPEG_WINDOW = 512  # bytes searched for the next marker per step
 _GIF_WINDOW = 64  # 255-byte sub-blocks skipped per step (16 KB)
-
-
-class ImageBudget(NamedTuple):
-  """The largest image accepted: the pixels its header declares, the bytes of its file."""
-  max_pixels: int
-  max_bytes: int
-
-
-def as_settings(budget: ImageBudget) -> Dict[str, int]:
-  """``budget`` as the settings of PipelineConfig that hold it (custom_config of the Transform and
-  of ImageExampleGen's executor)."""
-  return dict(zip(SAVED_ATTRIBUTES, budget))
-
-
-def from_settings(settings: Mapping[str, Any]) -> ImageBudget:
-  """The budget of ``as_settings``' keys (numbers: a Struct proto holds them as floats)."""
-  return ImageBudget(*(int(settings[name]) for name in SAVED_ATTRIBUTES))
 
 
 class HeaderSizes(NamedTuple):
@@ -281,11 +260,6 @@ def reason_of(data: bytes, budget: ImageBudget) -> str:
   same graph, so the same sizes and words; '' when the file is within ``budget``."""
   return _reasons_of(tf.constant([data]), budget.max_pixels,
                      budget.max_bytes).numpy()[0].decode('utf-8')
-
-
-def file_size_reason(file_size: int, budget: ImageBudget) -> str:
-  """Why a file of ``file_size`` bytes is over ``budget``, before it is read; '' when within."""
-  return TOO_LARGE_BYTES.format(file_size, budget.max_bytes) if file_size > budget.max_bytes else ''
 
 
 def graph_constants(budget: ImageBudget) -> ImageBudget:

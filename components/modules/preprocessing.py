@@ -5,7 +5,8 @@ is decoded (image_budget), decodes the encoded image bytes (JPEG, PNG, GIF, BMP)
 upright by their EXIF orientation (exif_orientation), resizes them bilinearly to a square of
 ``image_size`` pixels and scales them to [-1, 1] exactly as ``mobilenet_v2.preprocess_input`` does.
 The Transform graph is applied inside the Trainer's tf.data pipeline and inside both serving
-signatures, so no copy of this logic exists anywhere else.
+signatures, and the TFLite model's ``pixels`` signature runs ``resize`` and
+``scale_to_unit_range`` on decoded pixels, so no copy of this logic exists anywhere else.
 """
 from typing import Any, Dict, Optional
 
@@ -16,10 +17,15 @@ from components.modules import features
 from components.modules import image_budget
 
 
+def resize(images: tf.Tensor, image_size: int) -> tf.Tensor:
+  """Upright RGB [H, W, 3] or [N, H, W, 3] -> bilinearly resized to a square of ``image_size``,
+  float32 in [0, 255]. The TFLite model's ``pixels`` signature runs it too (tflite_export)."""
+  return tf.image.resize(images, [image_size, image_size], method='bilinear')
+
+
 def decode_and_resize(image_bytes: tf.Tensor, image_size: int) -> tf.Tensor:
   """One encoded image -> upright RGB resized to [image_size, image_size, 3] float32 in [0, 255]."""
-  image = exif_orientation.decode_upright(image_bytes)
-  return tf.image.resize(image, [image_size, image_size], method='bilinear')
+  return resize(exif_orientation.decode_upright(image_bytes), image_size)
 
 
 def scale_to_unit_range(images: tf.Tensor) -> tf.Tensor:

@@ -161,7 +161,8 @@ def run_fn(fn_args: FnArgs) -> None:
       **signatures.make_serving_signatures(model, tft_output, class_names),
       **embedding.make_embedding_signature(model, baseline)})
   # Pushed with the SavedModel: the on-device model and TF Serving's warm-up requests.
-  tflite_export.export(model, fn_args.serving_model_dir, config['image_size'], class_names)
+  tflite_export.export(model, fn_args.serving_model_dir, config['image_size'], class_names,
+                       baseline)
   warmup.write(fn_args.serving_model_dir, warmup.first_images(
       fn_args.data_accessor, fn_args.eval_files, tft_output.raw_metadata.schema))
   with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HISTORY_FILE), 'w') as f:
