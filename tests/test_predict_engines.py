@@ -216,3 +216,33 @@ def test_tflite_engine_never_imports_tensorflow(upright_dir, tmp_path):
   assert code == 1 and 'skipped' in done.stderr  # notes.txt
   assert len(done.stdout.splitlines()) == len(os.listdir(folder))
   assert loaded == [], f'the TFLite engine imported {loaded}'
+
+
+def test_tflite_engine_skips_files_over_the_models_budget(capsys, colour_dir, tmp_path,
+                                                          real_images):
+  """The budget the model was built with, from its TFLite contract: a bomb is skipped from its
+  header, as the SavedModel engine skips it, and a stricter budget in the contract is the one
+  used."""
+  from tests import bombs  # pylint: disable=g-import-not-at-top
+  model_dir, _ = colour_dir
+  with open(tflite_model.folder_file(model_dir, tflite_model.CONTRACT_FILE)) as f:
+    contract = json.load(f)
+  assert (contract['max_image_pixels'], contract['max_image_bytes']) == (200_000_000, 100_000_000)
+  (tmp_path / 'photos').mkdir()
+  shutil.copy(real_images['cats'][0], tmp_path / 'photos' / 'a_cat.jpg')
+  (tmp_path / 'photos' / 'b_bomb.png').write_bytes(bombs.png(20000, 20000))
+  for engine in ('tflite', 'savedmodel'):
+    code = predict.main([str(tmp_path / 'photos'), '--model', model_dir, '--engine', engine,
+                         '--format', 'json'])
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 1 and 'class' in rows[0], engine
+    assert rows[1]['error'] == 'too large: 20000×20000 pixels (limit 200000000)', engine
+  strict = tmp_path / 'strict'
+  shutil.copytree(model_dir, strict)
+  contract['max_image_bytes'] = os.path.getsize(real_images['cats'][0]) - 1
+  with open(tflite_model.folder_file(str(strict), tflite_model.CONTRACT_FILE), 'w') as f:
+    json.dump(contract, f)
+  code = predict.main([str(tmp_path / 'photos' / 'a_cat.jpg'), '--model', str(strict),
+                       '--engine', 'tflite', '--format', 'json'])
+  (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+  assert code == 1 and row['error'].startswith('too large: ') and 'bytes (limit' in row['error']

@@ -40,6 +40,7 @@ import tensorflow as tf
 from tensorflow.python.framework import convert_to_constants
 
 from components.modules import embedding
+from components.modules import image_budget
 from components.modules import preprocessing
 from components.modules.tflite_model import (BASELINE_EMBEDDINGS, CONTRACT_FILE, EMBEDDING_OUTPUT,
                                              IMAGES_SIGNATURE, INPUT_NAME, NEIGHBOURS,
@@ -134,6 +135,11 @@ def input_contract(model: tf.keras.Model, image_size: int, class_names: Sequence
       'class_names': list(class_names),
       'quantization': QUANTIZATION,
   }
+  # The image budget the model was built with (signatures.make_serving_signatures attached it):
+  # predict.py's TFLite engine refuses what the SavedModel would refuse.
+  budget = image_budget.of_model(model)
+  if budget is not None:
+    contract.update(image_budget.as_settings(budget))
   if with_ood_baseline:
     contract['out_of_distribution'] = {
         'file': OOD_BASELINE_FILE,
