@@ -9,7 +9,7 @@ before anything decodes it. Importing this module does not import TensorFlow (on
 import contextlib
 import io
 import re
-from typing import Iterator, NamedTuple, Tuple
+from typing import Iterator, NamedTuple, Optional, Tuple
 
 from PIL import Image
 from PIL import ImageOps
@@ -23,9 +23,6 @@ SUPPORTED_FORMATS = ('jpeg', 'png', 'gif', 'bmp')
 # Tone statistics are averages, within a grey level of the full image's on a thumbnail this small,
 # and JPEG's DCT scaling (Image.draft) makes decoding one several times cheaper than a full decode.
 TONE_THUMBNAIL_SIDE = 128
-# The budget decides, not Pillow's own bomb limit (179 Mpx, under a 200 Mpx phone photo): the size
-# Pillow reads lazily from the header is checked against the budget before anything is decoded.
-Image.MAX_IMAGE_PIXELS = None
 
 
 class UnreadableImageError(ValueError):
@@ -58,14 +55,20 @@ def _tone_statistics(image: Image.Image) -> Tuple[float, float, float]:
 
 
 @contextlib.contextmanager
-def opened_image(data: bytes, budget: image_limits.ImageBudget) -> Iterator[Image.Image]:
-  """``data`` opened by Pillow, of a supported format and within ``budget`` by its file size and
-  the size its header declares (nothing decoded yet); TooLargeError or UnreadableImageError
-  otherwise, also for a file that fails while the block decodes it (a truncated JPEG)."""
+def opened_image(data: bytes,
+                 budget: Optional[image_limits.ImageBudget] = None) -> Iterator[Image.Image]:
+  """``data`` opened by Pillow, of a supported format and within ``budget`` (None: examples that
+  ImageExampleGen already admitted) by its file size and the size its header declares (nothing
+  decoded yet); TooLargeError or UnreadableImageError otherwise, also for a file that fails while
+  the block decodes it (a truncated JPEG)."""
   if not data:
     raise UnreadableImageError('empty file')
+  budget = budget or image_limits.ImageBudget(max_pixels=float('inf'), max_bytes=float('inf'))
   if len(data) > budget.max_bytes:
     raise TooLargeError(image_limits.TOO_LARGE_BYTES.format(len(data), budget.max_bytes))
+  # The budget decides, not Pillow's own bomb limit (179 Mpx, under a 200 Mpx phone photo): the
+  # size Pillow reads lazily from the header is checked against the budget before any decoding.
+  Image.MAX_IMAGE_PIXELS = None
   try:
     with Image.open(io.BytesIO(data)) as image:
       image_format = (image.format or '').lower()
@@ -85,7 +88,8 @@ def opened_image(data: bytes, budget: image_limits.ImageBudget) -> Iterator[Imag
     raise UnreadableImageError(f'not a decodable image: {e}') from e
 
 
-def upright_pixels(data: bytes, budget: image_limits.ImageBudget) -> np.ndarray:
+def upright_pixels(data: bytes,
+                   budget: Optional[image_limits.ImageBudget] = None) -> np.ndarray:
   """The Transform graph's decode without TensorFlow: uint8 RGB [height, width, 3], a JPEG turned
   upright by its EXIF orientation (Pillow's exif_transpose, which exif_orientation's tests hold the
   graph to; like the graph, other formats' rare EXIF chunks are not read)."""
