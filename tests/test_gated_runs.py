@@ -173,8 +173,9 @@ def test_a_blessed_model_with_a_damaged_tflite_copy_is_not_pushed(first_run, tmp
   assert status == 1, stderr
   match = re.fullmatch(
       r"error: TFLiteAccuracyError: the TFLite model's test accuracy (\d\.\d+) is (\d\.\d+) below "
-      r"the SavedModel's (\d\.\d+) on (\d+) test images \(at most 0\.01 allowed, "
-      r'--tflite-max-accuracy-drop\); nothing is pushed\.', _error_line(stderr))
+      r"the SavedModel's (\d\.\d+) on (\d+) test images \(its images signature, fed the Transform "
+      r"graph's output; at most 0\.01 allowed, --tflite-max-accuracy-drop\); nothing is pushed\."
+      r'', _error_line(stderr))
   assert match, stderr
   tflite_accuracy, drop, accuracy, _ = (float(x) for x in match.groups())
   assert tflite_accuracy == pytest.approx(1 - accuracy, abs=1e-4) and drop > 0.01
