@@ -5,7 +5,7 @@ PYTHON := .venv/bin/python
 # editable install points at whichever clone ran `make setup` last.
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 
-.PHONY: setup setup-airflow setup-kfp run test test-airflow test-kfp benchmark validate predict benchmark-drift models benchmark-tflite
+.PHONY: setup setup-airflow setup-kfp run test test-airflow test-kfp benchmark validate predict benchmark-drift versions benchmark-tflite
 
 setup:
 	bash scripts/setup.sh
@@ -42,9 +42,9 @@ validate:
 predict:
 	$(PYTHON) predict.py $(ARGS)
 
-# The pushed versions: make models ARGS="list" (or "show V", "card V", "rollback V").
-models:
-	$(PYTHON) models.py $(ARGS)
+# The pushed versions: make versions ARGS="list" (or "show V", "card V", "rollback V").
+versions:
+	$(PYTHON) versions.py $(ARGS)
 
 benchmark-drift:
 	$(PYTHON) -m benchmarks.drift_benchmark $(ARGS)

@@ -17,9 +17,9 @@ import os
 import shlex
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
-from pipeline import configs  # first: its package sets the Keras switch before TensorFlow loads
-from pipeline import flags
-from pipeline.airflow_launcher import AirflowComponentLauncher
+from pipeline import configs
+from runner import flags
+from runner.airflow_launcher import AirflowComponentLauncher
 from pipeline.pipeline import create_pipeline
 from tfx.orchestration.airflow.airflow_dag_runner import AirflowDagRunner
 from tfx.orchestration.airflow.airflow_dag_runner import AirflowPipelineConfig

@@ -15,10 +15,10 @@ import re
 import sys
 from typing import Any, Dict, List, Optional, Tuple
 
-from pipeline import configs  # first: its package sets the Keras switch before TensorFlow loads
+from pipeline import configs
 from pipeline import beam_presets
-from pipeline import flags
-from pipeline import run_logging
+from runner import flags
+from runner import run_logging
 
 # Where the Dockerfile copies the project (keep the two in step).
 IMAGE_PROJECT_ROOT = '/pipeline'

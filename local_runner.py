@@ -9,10 +9,10 @@ import os
 import sys
 from typing import List, Optional
 
-from pipeline import configs  # first: its package sets the Keras switch before TensorFlow loads
-from pipeline import flags
-from pipeline import run_lock
-from pipeline import run_logging
+from pipeline import configs
+from runner import flags
+from runner import run_lock
+from runner import run_logging
 
 SAMPLE_ROOT = flags.SAMPLE_ROOT
 
@@ -53,7 +53,7 @@ def run(config: configs.PipelineConfig) -> None:
 
 def recorded_runs(config: configs.PipelineConfig) -> List[str]:
   """The pipeline run ids in the config's MLMD, oldest first."""
-  from pipeline import mlmd_runs  # pylint: disable=g-import-not-at-top
+  from run_results import mlmd_runs  # pylint: disable=g-import-not-at-top
   if not os.path.exists(config.metadata_path):
     return []
   return mlmd_runs.run_ids(mlmd_runs.open_store(config.metadata_path))
@@ -69,7 +69,7 @@ def this_run(config: configs.PipelineConfig, known: List[str]) -> Optional[str]:
 def report(config: configs.PipelineConfig, run_id: Optional[str] = None) -> str:
   """What the run read, the Evaluator's verdict with the numbers that decided it, and where the
   model went, read back from MLMD for the run ``run_id`` (the newest when None)."""
-  from pipeline import mlmd_runs, run_summary  # pylint: disable=g-import-not-at-top
+  from run_results import mlmd_runs, run_summary  # pylint: disable=g-import-not-at-top
   summary = run_summary.summarize(config.metadata_path, run_id)
   counts = summary.file_counts
   lines = []
@@ -92,9 +92,9 @@ def report(config: configs.PipelineConfig, run_id: Optional[str] = None) -> str:
 
 
 def write_run_report(config: configs.PipelineConfig, run_id: Optional[str] = None) -> Optional[str]:
-  """The HTML report of the run ``run_id`` (the newest when None; pipeline/run_report.py); None,
+  """The HTML report of the run ``run_id`` (the newest when None; run_results/run_report.py); None,
   with a note, when it cannot be written."""
-  from pipeline import run_report  # pylint: disable=g-import-not-at-top
+  from run_results import run_report  # pylint: disable=g-import-not-at-top
   if not os.path.exists(config.metadata_path):  # stopped before anything ran
     return None
   try:
@@ -106,9 +106,9 @@ def write_run_report(config: configs.PipelineConfig, run_id: Optional[str] = Non
 
 
 def write_model_card(config: configs.PipelineConfig, run_id: Optional[str]) -> Optional[str]:
-  """The Markdown model card of the version the run ``run_id`` pushed (pipeline/model_card.py);
+  """The Markdown model card of the version the run ``run_id`` pushed (run_results/model_card.py);
   None when it pushed nothing, or, with a note, when the card cannot be written."""
-  from pipeline import model_card, run_summary  # pylint: disable=g-import-not-at-top
+  from run_results import model_card, run_summary  # pylint: disable=g-import-not-at-top
   pushed_to = run_summary.summarize(config.metadata_path, run_id).pushed_to
   if not pushed_to:
     return None

@@ -26,14 +26,10 @@ pixel and byte limits, checked from the file's size and header before it is read
 followed (a loop stops with one line). Exit status: 0 all classified, 1 some files skipped, 2
 nothing to do (no model, no such path, no images).
 """
-import os
-
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
-
-# pylint: disable=g-import-not-at-top,wrong-import-position
 import argparse
 import csv
 import json
+import os
 import sys
 from typing import Dict, Iterator, List, Optional, Sequence, TextIO, Tuple, Union
 
@@ -41,9 +37,9 @@ import numpy as np
 
 # None of these imports TensorFlow: the TFLite engine never loads it
 # (tests/test_predict_engines.py).
-from pipeline import configs  # first: its package sets the Keras switch before TensorFlow loads
-from pipeline import flags
-from pipeline.served_models import NoModelError, image_budget_of, resolve_model
+from pipeline import configs
+from runner import flags
+from run_results.served_models import NoModelError, image_budget_of, resolve_model
 from components.image_example_gen import image_properties
 from components.modules import image_limits
 from components.modules import tflite_model

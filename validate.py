@@ -12,7 +12,7 @@ that passed the pipeline's drift check, found in the pipeline root's MLMD.
 What the photos show is checked too, when a model is at hand (--model, or the latest model the
 pipeline pushed): a random sample of up to 1000 new images is embedded by the model's backbone and
 compared with the training images' embeddings that the model carries (embedding drift), and its
-predictions with those on its held-out images (prediction drift); components/embedding_check.py.
+predictions with those on its held-out images (prediction drift); components/drift/embedding_check.py.
 
 Prints a per-feature report and writes to --output-dir: anomalies.pbtxt (TFDV), statistics.pb
 (NEW's TFDV statistics), report.txt, distributions.png (baseline vs new data, feature by feature),
@@ -20,17 +20,13 @@ embedding_drift.png (embeddings in 2-D, confidence histograms) and report.html (
 anomalies table, the pictures, and the Facets comparison). Exit status: 0 clean, 1 anomalies or
 drift, 2 usage errors.
 """
-import os
-
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
-
-# pylint: disable=g-import-not-at-top,wrong-import-position
 import argparse
+import os
 import sys
 from typing import List, Optional, Tuple
 
-from pipeline import configs  # first: its package sets the Keras switch before TensorFlow loads
-from pipeline import flags
+from pipeline import configs
+from runner import flags
 
 EXIT_CLEAN, EXIT_DRIFT, EXIT_USAGE = 0, 1, 2
 
@@ -78,12 +74,12 @@ def generate_statistics(data_root: str, stats_path: str, beam_args: List[str],
   from tfx.components.example_gen import input_processor  # pylint: disable=g-import-not-at-top
   from tfx.proto import example_gen_pb2  # pylint: disable=g-import-not-at-top
   from tfx_bsl.public import tfxio  # pylint: disable=g-import-not-at-top
-  from components import embedding_check  # pylint: disable=g-import-not-at-top
+  from components.drift import embedding_check  # pylint: disable=g-import-not-at-top
   from components.image_example_gen import executor_config, images_to_examples, layout as layout_lib  # pylint: disable=g-import-not-at-top
   from components.modules import features  # pylint: disable=g-import-not-at-top
   from pipeline import beam_presets  # pylint: disable=g-import-not-at-top
   from pipeline.pipeline import statistics_options  # pylint: disable=g-import-not-at-top
-  from pipeline.served_models import image_budget_of  # pylint: disable=g-import-not-at-top
+  from run_results.served_models import image_budget_of  # pylint: disable=g-import-not-at-top
 
   layout = layout_lib.detect_layout(data_root)
   # The ExampleGen driver's own span resolution: {SPAN} -> the latest span folder.
@@ -131,8 +127,8 @@ def load_baseline(args: argparse.Namespace) -> Tuple[object, object, str]:
   """(training statistics, schema, where they came from) of the baseline."""
   from google.protobuf import message, text_format  # pylint: disable=g-import-not-at-top
   import tensorflow_data_validation as tfdv  # pylint: disable=g-import-not-at-top
-  from components import drift_comparison  # pylint: disable=g-import-not-at-top
-  from pipeline import mlmd_runs  # pylint: disable=g-import-not-at-top
+  from components.drift import drift_comparison  # pylint: disable=g-import-not-at-top
+  from run_results import mlmd_runs  # pylint: disable=g-import-not-at-top
 
   if args.baseline_stats or args.schema:
     for path in (args.baseline_stats, args.schema):
@@ -173,7 +169,7 @@ def load_baseline(args: argparse.Namespace) -> Tuple[object, object, str]:
 def load_embedding_model(args: argparse.Namespace):
   """(the model whose embeddings are compared, or None, and a line saying which or why none)."""
   from components.modules.embedding import LoadedEmbeddingModel  # pylint: disable=g-import-not-at-top
-  from pipeline.served_models import NoModelError, resolve_model  # pylint: disable=g-import-not-at-top
+  from run_results.served_models import NoModelError, resolve_model  # pylint: disable=g-import-not-at-top
   if not args.model and not args.pipeline_root:
     return None, 'embedding and prediction drift: not checked (pass --model to check them)'
   try:
@@ -193,7 +189,7 @@ def load_training_features(args: argparse.Namespace):
   """(DataQuality's report, the examples with the base's features, the feature extractor) of the
   pipeline's newest run that computed them, or None (no pipeline root, or a base trained from
   scratch): the training set the new images' duplicates and labels are checked against."""
-  from pipeline import mlmd_runs  # pylint: disable=g-import-not-at-top
+  from run_results import mlmd_runs  # pylint: disable=g-import-not-at-top
   if not args.pipeline_root:
     return None
   return mlmd_runs.data_quality_inputs(
@@ -218,7 +214,7 @@ def check_data_quality(training, examples_path: str) -> List[str]:
 def check_embeddings(model, sample_path: str, thresholds):
   """The embedding check of the sampled new images against ``model``'s baseline."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from components import embedding_check  # pylint: disable=g-import-not-at-top
+  from components.drift import embedding_check  # pylint: disable=g-import-not-at-top
   images = [record.numpy() for record in tf.data.TFRecordDataset(sample_path)]
   return embedding_check.check_images(model, images, thresholds)
 
@@ -226,11 +222,11 @@ def check_embeddings(model, sample_path: str, thresholds):
 def validate(args: argparse.Namespace) -> Tuple[int, str]:
   """Runs the check; returns (exit status, report)."""
   import tensorflow_data_validation as tfdv  # pylint: disable=g-import-not-at-top
-  from components import drift_comparison as drift  # pylint: disable=g-import-not-at-top
-  from pipeline import validation_report  # pylint: disable=g-import-not-at-top
+  from components.drift import drift_comparison as drift  # pylint: disable=g-import-not-at-top
+  from components.drift import validation_report  # pylint: disable=g-import-not-at-top
   from components.image_example_gen import DataLayoutError  # pylint: disable=g-import-not-at-top
   from components.image_example_gen import detect_layout  # pylint: disable=g-import-not-at-top
-  from pipeline.served_models import image_budget_of  # pylint: disable=g-import-not-at-top
+  from run_results.served_models import image_budget_of  # pylint: disable=g-import-not-at-top
 
   thresholds = flags.drift_settings(args)['drift_thresholds']
   data_root = os.path.abspath(args.data_root)
@@ -258,7 +254,7 @@ def validate(args: argparse.Namespace) -> Tuple[int, str]:
   rows = drift.findings(anomalies, drift.COMPARED_FEATURES)
   embedding_lines, picture = [model_source], None
   if model is not None:
-    from components import embedding_check  # pylint: disable=g-import-not-at-top
+    from components.drift import embedding_check  # pylint: disable=g-import-not-at-top
     if seen - skipped < embedding_check.MIN_NEW_IMAGES:
       embedding_lines.append(f'embedding and prediction drift: not checked ({seen - skipped} '
                              f'image(s); the test needs {embedding_check.MIN_NEW_IMAGES})')
@@ -291,7 +287,7 @@ def validate(args: argparse.Namespace) -> Tuple[int, str]:
 
 def main(argv: Optional[List[str]] = None) -> int:
   args = build_parser().parse_args(argv)
-  from pipeline import run_logging  # pylint: disable=g-import-not-at-top
+  from runner import run_logging  # pylint: disable=g-import-not-at-top
   run_logging.configure_logging(verbose=False)  # Beam's and TensorFlow's logs are not the report
   try:
     status, report = validate(args)

@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 
-from pipeline import configs  # first: its package sets the Keras switch before TensorFlow loads
+from pipeline import configs
 # pylint: disable=g-bad-import-order
 from tfx.components import StatisticsGen
 from tfx.orchestration import metadata
@@ -24,7 +24,8 @@ from tfx.orchestration.pipeline import Pipeline
 from benchmarks import common
 from benchmarks.common import DATA
 from components.image_example_gen import ImageExampleGen
-from pipeline import beam_presets, run_summary
+from pipeline import beam_presets
+from run_results import run_summary
 from pipeline.pipeline import statistics_options
 
 

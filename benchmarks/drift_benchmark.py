@@ -22,7 +22,7 @@ from PIL import ImageEnhance
 
 from benchmarks import common
 from benchmarks.common import DATA
-import components  # pylint: disable=unused-import  # sets the Keras switch before TensorFlow loads
+import bootstrap  # pylint: disable=unused-import
 
 CLASSES = ('cats', 'dogs')
 
@@ -103,7 +103,7 @@ def run_case(data_root: str, baseline_flags: List[str], output_dir: str,
              beam_args: List[str]) -> dict:
   """validate.py's verdict on ``data_root``: exit status, flagged features, every score."""
   import validate  # pylint: disable=g-import-not-at-top
-  from components import drift_comparison  # pylint: disable=g-import-not-at-top
+  from components.drift import drift_comparison  # pylint: disable=g-import-not-at-top
   args = validate.build_parser().parse_args(
       ['--data-root', data_root, '--output-dir', output_dir, *baseline_flags,
        *[f'--beam-arg={arg}' for arg in beam_args]])
@@ -153,7 +153,7 @@ def main() -> int:
   if not os.path.isdir(DATA):
     print(f'skipped: {DATA} is absent')
     return 0
-  from components.drift_thresholds import DriftThresholds  # pylint: disable=g-import-not-at-top
+  from components.drift.drift_thresholds import DriftThresholds  # pylint: disable=g-import-not-at-top
   per_class = 500  # all of the validation images
   beam_args = ['--direct_running_mode=multi_processing', '--direct_num_workers=2']
   work = tempfile.mkdtemp(prefix='drift_benchmark_')

@@ -7,7 +7,7 @@ every signature and the baseline the Trainer stores (components/modules/embeddin
 training embeddings, and the OOD threshold and probabilities of the eval split (the validation
 images that ImageExampleGen's hash does not put in the test split). It measures
 
-* false positives of the embedding test (components/embedding_drift.py): disjoint random halves
+* false positives of the embedding test (components/drift/embedding_drift.py): disjoint random halves
   of the training images (>= 20 resamples), the validation images against the training images
   (all of them, and 20 random halves of them), and prediction drift on random halves of the
   validation images;
@@ -32,8 +32,7 @@ import tempfile
 import time
 from typing import Dict, List, Tuple
 
-import components  # pylint: disable=unused-import  # first: sets the Keras switch before TensorFlow
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+import bootstrap  # pylint: disable=unused-import
 
 # pylint: disable=wrong-import-position
 import numpy as np
@@ -43,8 +42,8 @@ from benchmarks import drift_benchmark
 from benchmarks.embedding_drift_cases import SHIFTS, sample_shapes, shuffled_tiles, textures
 from benchmarks.blessing_gate import ALPHA, IMAGE_SIZE, pooled_features, test_split_files
 from benchmarks.common import DATA, WEIGHTS
-from components import embedding_drift
-from components.drift_thresholds import DriftThresholds
+from components.drift import embedding_drift
+from components.drift.drift_thresholds import DriftThresholds
 
 CLASSES = ('cats', 'dogs')
 
@@ -67,7 +66,7 @@ def transform_output(work: str):
   import tensorflow_transform.beam as tft_beam  # pylint: disable=g-import-not-at-top
   from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils  # pylint: disable=g-import-not-at-top
   from components.modules import features, image_budget, preprocessing  # pylint: disable=g-import-not-at-top
-  from pipeline.served_models import image_budget_of  # pylint: disable=g-import-not-at-top
+  from run_results.served_models import image_budget_of  # pylint: disable=g-import-not-at-top
   raw = [{features.IMAGE_KEY: [_read(path)], features.LABEL_KEY: [label]}
          for path, label in _validation_files()[::250]]
   metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec({
@@ -161,7 +160,7 @@ def run_validate(data_root: str, model_dir: str, baseline_flags: List[str], outp
   import re  # pylint: disable=g-import-not-at-top
   import tensorflow_data_validation as tfdv  # pylint: disable=g-import-not-at-top
   import validate  # pylint: disable=g-import-not-at-top
-  from components import drift_comparison  # pylint: disable=g-import-not-at-top
+  from components.drift import drift_comparison  # pylint: disable=g-import-not-at-top
   args = validate.build_parser().parse_args(
       ['--data-root', data_root, '--output-dir', output_dir, '--model', model_dir,
        *baseline_flags, *[f'--beam-arg={arg}' for arg in beam_args]])

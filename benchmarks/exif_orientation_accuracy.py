@@ -14,7 +14,7 @@ import io
 import os
 import sys
 
-import components  # pylint: disable=unused-import  # first: sets the Keras switch before TensorFlow
+import bootstrap  # pylint: disable=unused-import
 
 # pylint: disable=wrong-import-position
 from PIL import Image

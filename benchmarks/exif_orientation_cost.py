@@ -13,7 +13,7 @@ import statistics
 import sys
 import time
 
-import components  # pylint: disable=unused-import  # first: sets the Keras switch before TensorFlow
+import bootstrap  # pylint: disable=unused-import
 
 # pylint: disable=wrong-import-position
 import tensorflow as tf

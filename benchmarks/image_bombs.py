@@ -106,7 +106,7 @@ def transform_graph(out_dir: str, preprocessing_fn):
   import tensorflow_transform.beam as tft_beam  # pylint: disable=g-import-not-at-top
   from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils  # pylint: disable=g-import-not-at-top
   from components.modules import features, image_budget  # pylint: disable=g-import-not-at-top
-  from pipeline.served_models import image_budget_of  # pylint: disable=g-import-not-at-top
+  from run_results.served_models import image_budget_of  # pylint: disable=g-import-not-at-top
   raw = [{features.IMAGE_KEY: [data], features.LABEL_KEY: [k % 2]}
          for k, data in enumerate(photos(8))]
   metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec({
@@ -276,7 +276,7 @@ def main():
     return
   import psutil  # pylint: disable=g-import-not-at-top
   from components.modules import image_budget, preprocessing  # pylint: disable=g-import-not-at-top
-  from pipeline.served_models import image_budget_of  # pylint: disable=g-import-not-at-top
+  from run_results.served_models import image_budget_of  # pylint: disable=g-import-not-at-top
   workdir = tempfile.mkdtemp(prefix='image-bombs-')
   try:
     models = {}

@@ -12,7 +12,7 @@ import json
 import os
 import time
 
-from pipeline import configs  # pylint: disable=unused-import  # first: the Keras switch
+import bootstrap  # pylint: disable=unused-import
 import numpy as np  # pylint: disable=g-bad-import-order
 import tensorflow as tf
 

@@ -74,7 +74,7 @@ def make_scaled_tree(scale: int, out: str) -> str:
 
 def run_stages(data_root: str, workdir: str) -> None:
   """Runs the pipeline's components up to Transform (called in a child process)."""
-  from pipeline import flags  # pylint: disable=g-import-not-at-top
+  from runner import flags  # pylint: disable=g-import-not-at-top
   from tfx.orchestration.local.local_dag_runner import LocalDagRunner  # pylint: disable=g-import-not-at-top
   from pipeline.pipeline import create_pipeline  # pylint: disable=g-import-not-at-top
   args = flags.local_parser().parse_args([
@@ -93,7 +93,8 @@ def run_stages(data_root: str, workdir: str) -> None:
 
 
 def measure(data_root: str, images: int) -> Dict[str, object]:
-  from pipeline import configs, run_summary  # pylint: disable=g-import-not-at-top
+  from pipeline import configs  # pylint: disable=g-import-not-at-top
+  from run_results import run_summary  # pylint: disable=g-import-not-at-top
   workdir = tempfile.mkdtemp(prefix='cats-dogs-memory-')
   try:
     measured = run_measured([sys.executable, '-m', 'benchmarks.memory_scaling', '--run-stages',

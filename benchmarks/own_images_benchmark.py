@@ -77,7 +77,8 @@ def cut_class(tree: str, class_name: str, share: float) -> int:
 def run_pipeline(workdir: str, data_root: str, *flags: str) -> Dict[str, object]:
   """local_runner.py with ``--data-root`` and ``--weights`` (and ``flags``): its measurements and
   what the Evaluator and the Tuner recorded."""
-  from pipeline import configs, mlmd_runs, run_summary  # pylint: disable=g-import-not-at-top
+  from pipeline import configs  # pylint: disable=g-import-not-at-top
+  from run_results import mlmd_runs, run_summary  # pylint: disable=g-import-not-at-top
   pipeline_root = os.path.join(workdir, 'pipeline_root')
   measured = common.run_measured([
       sys.executable, 'local_runner.py', '--data-root', data_root, '--weights', common.WEIGHTS,

@@ -21,7 +21,6 @@ import time
 from typing import Dict, List
 
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 from benchmarks import common  # pylint: disable=g-import-not-at-top,wrong-import-position
 from pipeline import configs  # pylint: disable=g-import-not-at-top,wrong-import-position
 
@@ -30,7 +29,7 @@ WEIGHTS = common.WEIGHTS
 
 
 def run_pipeline(workdir: str, epochs: int, fine_tune_epochs: int) -> Dict[str, object]:
-  from pipeline import run_summary  # pylint: disable=g-import-not-at-top
+  from run_results import run_summary  # pylint: disable=g-import-not-at-top
   pipeline_root = os.path.join(workdir, 'pipeline_root')
   measured = common.run_measured([
       sys.executable, 'local_runner.py', '--data-root', DATA,

@@ -22,9 +22,6 @@ the first run: "cold" means a new process, not a cold disk.
     python -m benchmarks.predict_cold_start     # runs local_runner.py on the real data first
 """
 import os
-
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
-
 # pylint: disable=wrong-import-position
 import argparse
 import datetime
@@ -38,7 +35,7 @@ from typing import Dict, List
 import numpy as np
 
 from benchmarks import common
-from pipeline.served_models import resolve_model
+from run_results.served_models import resolve_model
 
 DATA = os.path.join(common.DATASETS, 'cats_and_dogs_filtered')
 VALIDATION = os.path.join(DATA, 'validation')

@@ -20,8 +20,7 @@ import tempfile
 import time
 from typing import Callable, Dict
 
-import components  # pylint: disable=unused-import  # first: sets the Keras switch before TensorFlow
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+import bootstrap  # pylint: disable=unused-import
 
 # pylint: disable=wrong-import-position
 import numpy as np

@@ -63,7 +63,7 @@ def best_eval_accuracy(pipeline_root: str) -> Optional[Dict[str, float]]:
 
 
 def run_variant(name: str, epochs: int, workdir: str) -> Dict[str, object]:
-  from pipeline import run_summary  # pylint: disable=g-import-not-at-top
+  from run_results import run_summary  # pylint: disable=g-import-not-at-top
   variant = model_variants.get(name)
   pipeline_root = os.path.join(workdir, name, 'pipeline_root')
   rate = learning_rate(variant)

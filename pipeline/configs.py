@@ -1,6 +1,6 @@
 """PipelineConfig: every setting of a run, its default and its check, declared once.
 
-The runners build it from their flags (pipeline/flags.py), a flag's name being the field's with
+The runners build it from their flags (runner/flags.py), a flag's name being the field's with
 dashes; ``create_pipeline`` hands the settings to the components, which declare no defaults of
 their own. Every check runs here, at construction, so a bad value fails before any work with one
 line that names the flag. A recipe (``RECIPES``) overlays the defaults, and a model variant's
@@ -11,7 +11,7 @@ import os
 import re
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
-from components.drift_thresholds import ON_DRIFT_CHOICES, DriftThresholds
+from components.drift.drift_thresholds import ON_DRIFT_CHOICES, DriftThresholds
 from components.modules import model_variants
 from components.modules.features import SPLIT_NAMES
 from pipeline.blessing_gate import GATES as BLESSING_GATES, GATE_METRICS, PAIRED

@@ -26,12 +26,12 @@ from tfx.types.channel import Channel
 from ml_metadata.proto import metadata_store_pb2
 
 from components.atomic_pusher import AtomicPusher
-from components.drift_comparison import COMPARED_SPLIT_PAIRS, distribution_validator_config
-from components.drift_gate import (ACCEPTED_KEY, AcceptedStatistics, DriftGate,
+from components.drift.drift_comparison import COMPARED_SPLIT_PAIRS, distribution_validator_config
+from components.drift.drift_gate import (ACCEPTED_KEY, AcceptedStatistics, DriftGate,
                                    LatestOrNoStatisticsStrategy)
-from components.drift_thresholds import DriftThresholds
+from components.drift.drift_thresholds import DriftThresholds
 from components.data_quality.component import DataQuality
-from components.embedding_drift_gate import EmbeddingDriftGate
+from components.drift.embedding_drift_gate import EmbeddingDriftGate
 from components.feature_extractor import FeatureExtractor, bulk_inferrer_specs
 from components.image_example_gen import ImageExampleGen, detect_layout
 from components.image_schema import ImageSchema

@@ -1,9 +1,8 @@
 """Shared fixtures: real images from ../shared when present, small image trees made on the fly."""
 import os
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
-import components  # pylint: disable=unused-import,wrong-import-position  # the Keras switch, first
+import bootstrap  # pylint: disable=unused-import,wrong-import-position
 import pytest  # pylint: disable=wrong-import-position,g-bad-import-order
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -5,7 +5,7 @@ from tfx.dsl.components.base import base_driver
 from tfx.orchestration import data_types
 from tfx.types import standard_artifacts
 
-from pipeline import airflow_launcher
+from runner import airflow_launcher
 
 
 def _output_names(driver_class, pipeline_info, component_id):

@@ -53,7 +53,7 @@ def test_explicit_workers_always_get_worker_processes():
 
 
 def test_the_local_runner_counts_the_sample(tmp_path):
-  from pipeline import flags
+  from runner import flags
   config = flags.local_config(flags.local_parser().parse_args(
       ['--pipeline-root', str(tmp_path / 'root'), '--serving-dir', str(tmp_path / 'serving')]))
   assert flags.count_files(config.data_root) == 220

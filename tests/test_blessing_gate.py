@@ -177,7 +177,7 @@ def _three_class_evaluation(tmp_path, labels, predicted, gate_metric, minimum):
 def test_the_gate_is_on_balanced_accuracy_of_n_classes(tmp_path):
   """90 images of class 0, 5 each of classes 1 and 2; a model that always says 0 has accuracy
   0.9 and balanced accuracy 1/3: refused at the default threshold of three classes (2/3)."""
-  from pipeline import tfma_results  # pylint: disable=g-import-not-at-top
+  from run_results import tfma_results  # pylint: disable=g-import-not-at-top
   labels = [0] * 90 + [1] * 5 + [2] * 5
   output = _three_class_evaluation(tmp_path, labels, [0] * 100, 'balanced_accuracy', 2 / 3)
   overall = tfma_results.overall_metrics(output)
@@ -197,7 +197,7 @@ def test_the_gate_is_on_balanced_accuracy_of_n_classes(tmp_path):
 def test_a_good_model_of_n_classes_is_blessed_and_only_the_whole_split_is_gated(tmp_path):
   """Right on every image but 4 of class 2 (recall 0.2 there): balanced accuracy 0.73 passes the
   default gate of three classes, though that class's own slice is below it."""
-  from pipeline import tfma_results  # pylint: disable=g-import-not-at-top
+  from run_results import tfma_results  # pylint: disable=g-import-not-at-top
   labels = [0] * 90 + [1] * 5 + [2] * 5
   predicted = labels[:96] + [0] * 4
   output = _three_class_evaluation(tmp_path, labels, predicted, 'balanced_accuracy', 2 / 3)

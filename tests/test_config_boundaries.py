@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from pipeline import configs
-from pipeline import flags
+from runner import flags
 from tests.trees import SAMPLE_DATA
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -15,10 +15,12 @@ from tfx.types import standard_artifacts
 from tfx.types import standard_component_specs
 from tfx.utils import json_utils
 
-from components import drift_comparison, drift_gate
-from components.drift_thresholds import DriftThresholds
+from components.drift import drift_comparison, drift_gate
+from components.drift.drift_thresholds import DriftThresholds
 from components.modules import features
-from pipeline import configs, flags, mlmd_runs
+from pipeline import configs
+from runner import flags
+from run_results import mlmd_runs
 
 
 def test_config_compares_categories_by_l_infinity_and_numbers_by_jensen_shannon():

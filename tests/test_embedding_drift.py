@@ -1,9 +1,9 @@
-"""The embedding two-sample test and prediction drift (components/embedding_drift.py), on samples
+"""The embedding two-sample test and prediction drift (components/drift/embedding_drift.py), on samples
 whose answer is known."""
 import numpy as np
 import pytest
 
-from components import embedding_drift
+from components.drift import embedding_drift
 
 
 def _cloud(rng, count, shift=0.0, dims=24):

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 from tfx.types import standard_artifacts
 
-from components import embedding_drift_gate
+from components.drift import embedding_drift_gate
 from components.modules import features
 from components.modules import model_variants
 from tests import embedding_checks

@@ -1,16 +1,16 @@
-"""The run report's embedding drift part (pipeline/report/embedding_section.py), from the files
+"""The run report's embedding drift part (run_results/report/embedding_section.py), from the files
 EmbeddingDriftGate writes."""
 import json
 
 from ml_metadata.proto import metadata_store_pb2
 import numpy as np
 
-from components import embedding_check
-from components import embedding_drift
-from components import embedding_drift_gate
+from components.drift import embedding_check
+from components.drift import embedding_drift
+from components.drift import embedding_drift_gate
 from components.modules.embedding import EmbeddingBaseline
-from pipeline.report import embedding_section
-from pipeline.report.page import Page
+from run_results.report import embedding_section
+from run_results.report.page import Page
 from tests.report_checks import non_blank_png
 
 

@@ -7,7 +7,7 @@ import pytest
 
 import validate
 from benchmarks import drift_benchmark
-from components import embedding_drift
+from components.drift import embedding_drift
 from tests import embedding_checks
 from tests.conftest import TEST_IMAGE_SIZE
 from tests.report_checks import non_blank_png

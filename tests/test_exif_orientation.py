@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from components.image_example_gen import image_properties
 from components.modules import exif_orientation, features, preprocessing
-from pipeline.report import inference
+from run_results.report import inference
 from tests.conftest import TEST_IMAGE_SIZE
 from tests.trees import default_budget, encode
 

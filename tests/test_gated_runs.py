@@ -18,8 +18,8 @@ import tensorflow as tf
 import local_runner
 from components import atomic_pusher
 from components.modules import tflite_export
-from pipeline import run_logging
-from pipeline import run_summary
+from runner import run_logging
+from run_results import run_summary
 from tests.trees import darkened_copy, grayscale_copy, make_tree
 
 # A small CNN at 32 px: separates the sample's colours in 3 epochs (test accuracy 1.0).

@@ -7,7 +7,7 @@ from tensorflow_metadata.proto.v0 import statistics_pb2
 import local_runner
 from components import label_balance
 from components.modules import features
-from pipeline import run_summary
+from run_results import run_summary
 from tests.trees import make_tree
 
 

@@ -4,8 +4,8 @@ from ml_metadata.proto import metadata_store_pb2
 import pytest
 from tfx.orchestration import metadata
 
-from pipeline import mlmd_runs
-from pipeline import run_summary
+from run_results import mlmd_runs
+from run_results import run_summary
 
 
 class _Store:

@@ -1,7 +1,7 @@
 """The model card's pieces that need no pipeline run (the card of real runs: test_pipeline_e2e.py)."""
 import pytest
 
-from pipeline import model_card
+from run_results import model_card
 
 
 @pytest.mark.parametrize('right, total, expected', [

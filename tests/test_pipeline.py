@@ -12,9 +12,9 @@ import tensorflow_model_analysis as tfma
 from tfx.components.distribution_validator.component import DistributionValidator
 from tfx.utils import proto_utils
 
-from components.drift_comparison import distribution_validator_config
-from components.drift_gate import LatestOrNoStatisticsStrategy
-from components.drift_thresholds import DriftThresholds
+from components.drift.drift_comparison import distribution_validator_config
+from components.drift.drift_gate import LatestOrNoStatisticsStrategy
+from components.drift.drift_thresholds import DriftThresholds
 from pipeline import configs
 from pipeline import module_files
 from pipeline.pipeline import create_pipeline

@@ -13,7 +13,7 @@ One test, because every LocalDagRunner run costs a minute or more; in order it s
 * a model worse than the last blessed one is not pushed even when it passes the absolute gate;
 * unchanged inputs are served from the cache;
 * a retrain as good as the served model is pushed as a second version (with its TFLite model and
-  warm-up requests), a rollback republishes the first, models.py lists the three and predict.py
+  warm-up requests), a rollback republishes the first, versions.py lists the three and predict.py
   uses the rolled-back one;
 * validate.py finds the new images that repeat the run's training images (data quality);
 * the run report renders, last in headless Chromium (a reported skip where it is not installed,
@@ -40,19 +40,19 @@ from tfx.components.distribution_validator import executor as distribution_valid
 from tfx.orchestration import metadata
 
 import local_runner
-import models
+import versions
 import predict
 import validate
 from components import atomic_pusher
-from components import drift_comparison
-from components import drift_gate
+from components.drift import drift_comparison
+from components.drift import drift_gate
 from components.modules import features
 from components.modules import tflite_export
 from components.modules import warmup
 from components.tflite_check import TFLiteEvaluation
-from pipeline import mlmd_runs
-from pipeline import model_card
-from pipeline import run_summary
+from run_results import mlmd_runs
+from run_results import model_card
+from run_results import run_summary
 from components.label_balance import LabelBalanceReport
 from tests.conftest import require_shared, WEIGHTS_035
 from tests.report_checks import assert_report_renders, browser_screenshot
@@ -189,7 +189,7 @@ def _assert_pushed_folder_serves(folder: str) -> None:
 
 def _assert_registry_after_a_second_push_and_a_rollback(main, config, capsys):
   """A retrain as good as the served model is pushed as a second version; rolling back to the
-  first republishes it as the newest number; models.py lists the three, predict.py uses the
+  first republishes it as the newest number; versions.py lists the three, predict.py uses the
   rolled-back model, and each has its model card."""
   root_flags = ['--pipeline-root', config.pipeline_root, '--serving-dir', config.serving_dir]
   capsys.readouterr()
@@ -208,9 +208,9 @@ def _assert_registry_after_a_second_push_and_a_rollback(main, config, capsys):
     assert evaluation.custom_properties['accuracy_drop'].double_value <= 0.01
     assert evaluation.custom_properties['example_count'].int_value > 0
 
-  assert models.main(['rollback', str(first)] + root_flags) == 0
+  assert versions.main(['rollback', str(first)] + root_flags) == 0
   capsys.readouterr()
-  assert models.main(['list'] + root_flags) == 0
+  assert versions.main(['list'] + root_flags) == 0
   lines = capsys.readouterr().out.splitlines()
   assert len(lines) == 3, lines
   third = atomic_pusher.model_versions(config.serving_dir)[-1]
@@ -227,7 +227,7 @@ def _assert_registry_after_a_second_push_and_a_rollback(main, config, capsys):
   with open(os.path.join(cards, str(second), 'model_card.md')) as f:
     card = f.read()  # written by local_runner for the version its run pushed
   assert f'version {second}' in card and f'pipeline run `{pushing_runs[1]}`' in card
-  assert models.main(['card', str(third)] + root_flags) == 0
+  assert versions.main(['card', str(third)] + root_flags) == 0
   with open(os.path.join(cards, str(third), 'model_card.md')) as f:
     card = f.read()
   assert f'pipeline run `{pushing_runs[0]}`' in card and f'from version {first} (rollback)' in card

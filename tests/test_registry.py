@@ -1,4 +1,4 @@
-"""models.py over a serving dir: list, show, rollback, and its one-line errors; predict.py's choice
+"""versions.py over a serving dir: list, show, rollback, and its one-line errors; predict.py's choice
 of the served version after a rollback. (With MLMD records of real runs: test_pipeline_e2e.py.)"""
 import json
 import os
@@ -8,10 +8,10 @@ from ml_metadata.proto import metadata_store_pb2
 import pytest
 from tfx.orchestration import metadata
 
-import models
+import versions
 import predict
 from components import atomic_pusher
-from pipeline import registry
+from run_results import registry
 
 
 def _version(serving_dir, number, content):
@@ -30,7 +30,7 @@ def serving_dir(tmp_path):
 
 
 def _run(capsys, *argv):
-  code = models.main(list(argv))
+  code = versions.main(list(argv))
   out, err = capsys.readouterr()
   return code, out, err
 
@@ -83,7 +83,7 @@ def test_an_empty_or_missing_serving_dir_is_a_one_line_error(tmp_path, capsys, m
 
 def test_show_and_rollback_need_a_version(serving_dir, capsys):
   with pytest.raises(SystemExit) as exit_info:
-    models.main(['show', '--serving-dir', str(serving_dir)])
+    versions.main(['show', '--serving-dir', str(serving_dir)])
   assert exit_info.value.code == 2
   assert 'show needs a VERSION' in capsys.readouterr().err
 

@@ -8,10 +8,10 @@ import time
 import pytest
 
 import local_runner
-from pipeline import run_lock
+from runner import run_lock
 from tests.trees import REPO_ROOT, SAMPLE_DATA
 
-HOLD = ('import sys, time; from pipeline import run_lock; lock = run_lock.acquire(sys.argv[1]); '
+HOLD = ('import sys, time; from runner import run_lock; lock = run_lock.acquire(sys.argv[1]); '
         'print("held", flush=True); time.sleep(600)')
 
 

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from pipeline.report import charts, sections
+from run_results.report import charts, sections
 from tests.report_checks import assert_report_renders, browser_screenshot, non_blank_png
 
 
@@ -147,7 +147,7 @@ def test_the_data_section_shows_a_row_of_every_class_however_the_examples_are_or
   any other (as the ExampleGen may write them): every class's row holds its own pictures."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from components.modules import features  # pylint: disable=g-import-not-at-top
-  from pipeline.report.page import Page  # pylint: disable=g-import-not-at-top
+  from run_results.report.page import Page  # pylint: disable=g-import-not-at-top
   from tests.trees import encode  # pylint: disable=g-import-not-at-top
   colours = {'birds': (0, 0, 255), 'cats': (255, 0, 0), 'dogs': (0, 255, 0)}
   split = tmp_path / 'examples' / 'Split-train'

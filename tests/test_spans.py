@@ -9,12 +9,13 @@ from tfx.orchestration import metadata
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 from tfx.orchestration.pipeline import Pipeline
 
-from components.drift_gate import DataDriftError
-from components.drift_thresholds import DriftThresholds
+from components.drift.drift_gate import DataDriftError
+from components.drift.drift_thresholds import DriftThresholds
 from components.image_example_gen import DataLayoutError, ImageExampleGen, detect_layout
 from components.image_example_gen import images_to_examples
 from components.image_schema import ImageSchema
-from pipeline import configs, mlmd_runs, run_summary
+from pipeline import configs
+from run_results import mlmd_runs, run_summary
 from pipeline.pipeline import drift_check, statistics_options
 from tests.trees import darkened_copy, make_tree
 

@@ -6,7 +6,7 @@ import tensorflow_data_validation as tfdv
 
 import validate
 from benchmarks import drift_benchmark
-from components import drift_comparison as drift
+from components.drift import drift_comparison as drift
 from tests.conftest import REAL_DATA
 from tests.report_checks import non_blank_png
 from tests.trees import SAMPLE_DATA

@@ -12,7 +12,7 @@ SAMPLE_DATA = os.path.join(REPO_ROOT, 'data', 'sample')
 
 def default_budget():
   """PipelineConfig's image budget (image_budget.ImageBudget), what the pipeline enforces."""
-  from pipeline.served_models import image_budget_of  # pylint: disable=g-import-not-at-top
+  from run_results.served_models import image_budget_of  # pylint: disable=g-import-not-at-top
   return image_budget_of(None)
 
 

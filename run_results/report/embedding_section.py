@@ -7,9 +7,9 @@ from typing import Optional
 from ml_metadata.proto import metadata_store_pb2
 import tensorflow as tf
 
-from components.embedding_check import PICTURE_FILE
-from components.embedding_drift_gate import REPORT_FILE
-from pipeline.report.page import Page, table
+from components.drift.embedding_check import PICTURE_FILE
+from components.drift.embedding_drift_gate import REPORT_FILE
+from run_results.report.page import Page, table
 
 
 def embedding_drift(page: Page, report: Optional[metadata_store_pb2.Artifact]) -> str:

@@ -10,21 +10,21 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2
 import tensorflow as tf
 from tfx.types import artifact_utils
 
-from components.drift_gate import REPORT_FILE, DriftReport
-from components.embedding_drift_gate import EmbeddingDriftReport
+from components.drift.drift_gate import REPORT_FILE, DriftReport
+from components.drift.embedding_drift_gate import EmbeddingDriftReport
 from components.image_example_gen.summary import SUMMARY_FILE
 from components.tflite_check import RESULT_FILE as TFLITE_RESULT_FILE
 from components.tflite_check import TFLiteEvaluation
 from components.modules import features
-from pipeline import mlmd_runs
-from pipeline import tfma_results
-from pipeline.report import charts
-from pipeline.report import embedding_section
-from pipeline.report import inference
-from pipeline.report import quality_section
-from pipeline.report.page import Page, table
-from pipeline import run_summary
-from pipeline.run_summary import RunSummary
+from run_results import mlmd_runs
+from run_results import tfma_results
+from run_results.report import charts
+from run_results.report import embedding_section
+from run_results.report import inference
+from run_results.report import quality_section
+from run_results.report.page import Page, table
+from run_results import run_summary
+from run_results.run_summary import RunSummary
 
 MAX_PREDICTED = 2000
 GRID_COLUMNS = 6

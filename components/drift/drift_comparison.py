@@ -11,7 +11,7 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx.proto import distribution_validator_pb2
 
-from components.drift_thresholds import DriftThresholds
+from components.drift.drift_thresholds import DriftThresholds
 from components.modules import features
 
 # The training split is compared; eval and test are small hash samples of validation/ whose

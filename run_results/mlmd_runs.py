@@ -117,7 +117,7 @@ def accepted_baseline(
   """(statistics, schema) of the latest data that passed the drift check, the pipeline's baseline;
   the schema is the pipeline's (ImageSchema's) of the same data. None before the first accepted
   run."""
-  from components.drift_gate import ACCEPTED_KEY  # pylint: disable=g-import-not-at-top  # TFX
+  from components.drift.drift_gate import ACCEPTED_KEY  # pylint: disable=g-import-not-at-top  # TFX
   accepted_id = _latest_output(store, 'ExampleStatistics', ACCEPTED_KEY)
   if accepted_id is None:
     return None

@@ -26,7 +26,7 @@ def resolve_model(model: Optional[str], pipeline_root: str) -> str:
     raise NoModelError(f'{model} is neither a SavedModel nor a serving dir with numbered versions')
   metadata_path = configs.metadata_path_of(pipeline_root)
   if os.path.exists(metadata_path):
-    from pipeline import mlmd_runs
+    from run_results import mlmd_runs
     pushed = mlmd_runs.latest_pushed_model(mlmd_runs.open_store(metadata_path))
     if pushed:  # the version served from that serving dir: the highest (a rollback's, too)
       return resolve_model(os.path.dirname(pushed), pipeline_root)

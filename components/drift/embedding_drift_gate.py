@@ -3,7 +3,7 @@ blessed model's did, before Transform, as DriftGate does for the image propertie
 
 It embeds a random sample of this run's training split with the latest blessed model (a resolver
 finds it in MLMD) and compares it with the training embeddings that model carries, with the
-test of components/embedding_drift.py; prediction drift (the blessed model's classes and
+test of components/drift/embedding_drift.py; prediction drift (the blessed model's classes and
 confidence on these images) is reported beside it. It gates on the embedding test alone: the
 new training split may hold images the blessed model was trained on, whose confidence is higher
 than on the held-out images of the prediction baseline, so prediction drift would be a false
@@ -25,9 +25,9 @@ from tfx.types import standard_artifacts
 from tfx.types.artifact import Artifact
 from tfx.utils import path_utils
 
-from components import embedding_check
-from components.drift_comparison import format_report
-from components.drift_thresholds import DriftThresholds
+from components.drift import embedding_check
+from components.drift.drift_comparison import format_report
+from components.drift.drift_thresholds import DriftThresholds
 from components.modules import features
 from components.modules.embedding import LoadedEmbeddingModel
 

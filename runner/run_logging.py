@@ -32,7 +32,6 @@ def configure_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.INFO)
     return
   # Also reaches the Beam worker processes, which inherit the environment.
-  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
   os.environ.setdefault('PYTHONWARNINGS', 'ignore')
   warnings.filterwarnings('ignore')
   handler = logging.StreamHandler(sys.stdout)

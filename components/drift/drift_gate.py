@@ -25,7 +25,7 @@ from tfx.types import standard_artifacts
 from tfx.types.artifact import Artifact
 from tfx.utils import io_utils
 
-from components.drift_comparison import findings, format_report
+from components.drift.drift_comparison import findings, format_report
 
 REPORT_FILE = 'drift_report.json'
 ACCEPTED_KEY = 'accepted'  # AcceptedStatistics' output

@@ -8,10 +8,10 @@ from ml_metadata.proto import metadata_store_pb2
 import tensorflow as tf
 
 from components.modules import features
-from pipeline import run_summary
-from pipeline.report import charts
-from pipeline.report import inference
-from pipeline.report.page import Page
+from run_results import run_summary
+from run_results.report import charts
+from run_results.report import inference
+from run_results.report.page import Page
 
 PAIRS_SHOWN, ISSUES_SHOWN = 6, 12
 

@@ -19,9 +19,9 @@ from components import atomic_pusher
 from components.image_example_gen.summary import SUMMARY_FILE
 from components.tflite_check import RESULT_FILE as TFLITE_RESULT_FILE
 from components.tflite_check import TFLiteEvaluation
-from pipeline import mlmd_runs
-from pipeline import run_summary
-from pipeline import tfma_results
+from run_results import mlmd_runs
+from run_results import run_summary
+from run_results import tfma_results
 
 ROLLBACK_FILE = os.path.join('assets.extra', 'rollback.json')
 

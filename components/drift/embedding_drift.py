@@ -26,7 +26,7 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
-from components.drift_comparison import Finding
+from components.drift.drift_comparison import Finding
 
 PCA_COMPONENTS = 32
 PERMUTATIONS = 500

@@ -2,7 +2,7 @@
 
 Shared by ``validate.py`` and the pipeline's EmbeddingDriftGate: the images are embedded by the
 model's ``serving_image_embedding`` signature (the Transform graph, then the backbone), then
-compared with the model's baseline (components/embedding_drift.py).
+compared with the model's baseline (components/drift/embedding_drift.py).
 """
 import dataclasses
 import io
@@ -15,9 +15,9 @@ matplotlib.use('Agg')  # no display: PNGs only
 from matplotlib import pyplot as plt
 import numpy as np
 
-from components import embedding_drift
-from components.drift_comparison import Finding
-from components.drift_thresholds import DriftThresholds
+from components.drift import embedding_drift
+from components.drift.drift_comparison import Finding
+from components.drift.drift_thresholds import DriftThresholds
 from components.modules.embedding import LoadedEmbeddingModel
 
 # New images embedded per check: enough for the tests' power, a bounded cost (~1 backbone pass each).

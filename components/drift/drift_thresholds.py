@@ -20,7 +20,7 @@ class DriftThresholds:
   label_linf: float = 0.1
   categorical_linf: float = 0.1  # image format and colour mode
   numeric_js: float = 0.2  # size, aspect ratio, file size, brightness, contrast, saturation
-  # What the photos show (components/embedding_drift.py): drift when the MMD test's p-value is
+  # What the photos show (components/drift/embedding_drift.py): drift when the MMD test's p-value is
   # below embedding_p_value and a domain classifier tells new from baseline embeddings with ROC AUC
   # at least embedding_auc; and the model's confidence histogram (Jensen-Shannon). The predicted
   # classes' shares use label_linf.

@@ -7,7 +7,7 @@ holds the sections, charts and HTML). The one computation is the grid of the wor
 run's trained model classifies the test split through its ``serving_default`` signature, as TF
 Serving would.
 
-    python -m pipeline.run_report --pipeline-root runs/sample/pipeline_root [--run-id RUN_ID]
+    python -m run_results.run_report --pipeline-root runs/sample/pipeline_root [--run-id RUN_ID]
 """
 import argparse
 import json
@@ -19,10 +19,10 @@ from typing import List, Optional
 import tensorflow as tf
 
 from pipeline import configs
-from pipeline import mlmd_runs
-from pipeline import run_summary
-from pipeline.report import sections
-from pipeline.report.page import Page, table
+from run_results import mlmd_runs
+from run_results import run_summary
+from run_results.report import sections
+from run_results.report.page import Page, table
 
 REPORT_FILE = 'report.html'
 

@@ -1,10 +1,10 @@
 """The model versions pushed to a serving dir: list them, show one, roll back to one.
 
-    python models.py list                      # the serving dir and pipeline root of `make run`
-    python models.py show 1795557653
-    python models.py card 1795557653           # its model card, Markdown and HTML
-    python models.py rollback 1795557653       # republished as the newest version
-    python models.py list --serving-dir runs/custom/serving_model --pipeline-root runs/custom/pipeline_root
+    python versions.py list                      # the serving dir and pipeline root of `make run`
+    python versions.py show 1795557653
+    python versions.py card 1795557653           # its model card, Markdown and HTML
+    python versions.py rollback 1795557653       # republished as the newest version
+    python versions.py list --serving-dir runs/custom/serving_model --pipeline-root runs/custom/pipeline_root
 
 ``list`` prints one line per version, oldest first, the served one (the highest) marked ``*``:
 push time, the pipeline run, the data (span and images per split), the code version, the test
@@ -15,19 +15,15 @@ atomic rename, so a model server that serves the highest version switches back t
 shows it as a rollback. Exit status 2, with one line, for an unknown version or an empty or
 missing serving dir.
 """
-import os
-
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
-
-# pylint: disable=g-import-not-at-top,wrong-import-position
 import json
 import logging
+import os
 import sys
 import time
 from typing import List, Optional
 
-from pipeline import configs  # first: its package sets the Keras switch before TensorFlow loads
-from pipeline import flags
+from pipeline import configs
+from runner import flags
 
 DEFAULT_RUN_DIR = flags.run_dir(flags.SAMPLE_PIPELINE_NAME)
 
@@ -77,7 +73,7 @@ def main(argv: Optional[List[str]] = None) -> int:
   if args.command != 'list' and not args.version:
     parser.error(f'{args.command} needs a VERSION')
   logging.getLogger('tensorflow').setLevel(logging.ERROR)  # TFMA's deprecation notes
-  from pipeline import registry
+  from run_results import registry
   try:
     versions = registry.versions(args.serving_dir, configs.metadata_path_of(args.pipeline_root))
     if args.command == 'list':
@@ -85,7 +81,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(list_line(version, served=version is versions[-1]))
       return 0
     if args.command == 'card':
-      from pipeline import model_card
+      from run_results import model_card
       paths = model_card.write_for_version(args.serving_dir, args.pipeline_root, args.version)
       print(f"model card: {paths['md']} and {paths['html']}")
       return 0

@@ -11,7 +11,7 @@ import dataclasses
 import os
 from typing import Dict, Optional
 
-from components.drift_thresholds import ON_DRIFT_CHOICES, DriftThresholds
+from components.drift.drift_thresholds import ON_DRIFT_CHOICES, DriftThresholds
 from components.modules import features
 from components.modules import model_variants
 from components.modules import weights_file

@@ -14,8 +14,8 @@ from matplotlib import pyplot as plt
 import tensorflow_data_validation as tfdv
 from tensorflow_data_validation.utils import display_util
 
-from components.drift_comparison import COMPARED_FEATURES
-from components.embedding_check import PICTURE_FILE as EMBEDDING_PICTURE
+from components.drift.drift_comparison import COMPARED_FEATURES
+from components.drift.embedding_check import PICTURE_FILE as EMBEDDING_PICTURE
 
 
 def _feature_stats(statistics, name: str):

@@ -8,8 +8,8 @@ import tensorflow as tf
 
 from components.image_example_gen.summary import SUMMARY_FILE, describe_splits
 from pipeline import blessing_gate
-from pipeline import mlmd_runs
-from pipeline import tfma_results
+from run_results import mlmd_runs
+from run_results import tfma_results
 
 FILE_COUNTS = ('files_seen', 'images_used', 'files_skipped')
 

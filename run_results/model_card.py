@@ -1,11 +1,11 @@
 """A model card (Markdown and HTML) per pushed version, from MLMD and the run's artifacts.
 
 model-card-toolkit pins TFMA < 0.42 and cannot share this environment, so the card is written
-from the readers of the run report and of ``models.py`` (``pipeline/registry.py``,
+from the readers of the run report and of ``versions.py`` (``run_results/registry.py``,
 ``mlmd_runs``, ``run_summary``): the run that pushed the version, its data and their checks, the
 drift baseline, the test metrics overall and per class with the test set's size, the blessing,
 and the TFLite figures. ``local_runner.py`` writes the card of the version it pushed;
-``python models.py card VERSION`` writes any version's.
+``python versions.py card VERSION`` writes any version's.
 """
 import math
 import os
@@ -14,14 +14,14 @@ from typing import Dict, List, Sequence, Tuple
 
 import markdown
 
-from components.drift_gate import DriftReport
+from components.drift.drift_gate import DriftReport
 from components.label_balance import LabelBalanceReport
 from components.modules import tflite_model
 from pipeline import configs
-from pipeline import mlmd_runs
-from pipeline import registry
-from pipeline import run_summary
-from pipeline.registry import ModelVersion
+from run_results import mlmd_runs
+from run_results import registry
+from run_results import run_summary
+from run_results.registry import ModelVersion
 
 CARD_FILE = 'model_card'  # .md and .html
 SAMPLE_DATA_MARK = os.path.join('data', 'sample')
