@@ -19,6 +19,7 @@ import shlex
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from pipeline import configs
 from runner import flags
+from runner import local_resources
 from runner.airflow_launcher import AirflowComponentLauncher
 from pipeline.pipeline import create_pipeline
 from tfx.orchestration.airflow.airflow_dag_runner import AirflowDagRunner
@@ -31,7 +32,7 @@ def pipeline_config() -> configs.PipelineConfig:
   pipeline_args = os.environ.get('CATS_DOGS_PIPELINE_ARGS', '')
   try:
     args = flags.local_parser(raise_errors=True).parse_args(shlex.split(pipeline_args))
-    return flags.local_config(args)
+    return local_resources.local_config(args)
   except (flags.FlagError, configs.ConfigError) as e:
     raise ValueError(f'CATS_DOGS_PIPELINE_ARGS={pipeline_args!r}: {e}') from None
 

@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from pipeline import configs
 from pipeline import beam_presets
 from runner import flags
+from runner import local_resources
 from runner import run_logging
 
 # Where the Dockerfile copies the project (keep the two in step).
@@ -128,7 +129,7 @@ def config_from_args(args: argparse.Namespace) -> configs.PipelineConfig:
       transform_module_file=image_path(configs.TRANSFORM_MODULE_FILE),
       trainer_module_file=image_path(configs.TRAINER_MODULE_FILE),
       tuner_module_file=image_path(configs.TUNER_MODULE_FILE),
-      **flags.with_alpha_of_weights(flags.settings(args)))
+      **local_resources.with_alpha_of_weights(flags.settings(args)))
 
 
 def compile_pipeline(config: configs.PipelineConfig, image: str, output: str) -> Dict[str, Any]:

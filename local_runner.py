@@ -11,6 +11,7 @@ from typing import List, Optional
 
 from pipeline import configs
 from runner import flags
+from runner import local_resources
 from runner import run_lock
 from runner import run_logging
 
@@ -35,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> configs.PipelineConfig:
-  return flags.local_config(args)
+  return local_resources.local_config(args)
 
 
 def run(config: configs.PipelineConfig) -> None:

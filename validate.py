@@ -25,8 +25,22 @@ import os
 import sys
 from typing import List, Optional, Tuple
 
+from apache_beam.options.pipeline_options import PipelineOptions
+from google.protobuf import message, text_format
+import tensorflow_data_validation as tfdv
+
+from components.drift import drift_comparison
+from components.drift import new_data
+from components.image_example_gen import DataLayoutError, detect_layout, executor_config
+from components.modules.embedding import LoadedEmbeddingModel
+from pipeline import beam_presets
 from pipeline import configs
+from pipeline.pipeline import statistics_options
+from run_results import mlmd_runs
+from run_results.served_models import NoModelError, image_budget_of, resolve_model
 from runner import flags
+from runner import local_resources
+from runner import run_logging
 
 EXIT_CLEAN, EXIT_DRIFT, EXIT_USAGE = 0, 1, 2
 
@@ -59,76 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
   return parser
 
 
-def generate_statistics(data_root: str, stats_path: str, beam_args: List[str],
-                        sample_path: Optional[str] = None, examples_path: Optional[str] = None,
-                        budget=None):
-  """TFDV statistics of every image under ``data_root``, written to ``stats_path``: the
-  ImageExampleGen's transform, then TFDV's GenerateStatistics, on Beam; with ``sample_path``, a
-  random sample of the decodable images' bytes (up to embedding_check.MAX_NEW_IMAGES) in that
-  TFRecord file; with ``examples_path``, every image's tf.Example there (the data-quality checks).
-  Files over ``budget`` (an image_budget.ImageBudget; default PipelineConfig's) are skipped, as the
-  ExampleGen skips them. Returns (statistics, files seen, files skipped)."""
-  import apache_beam as beam  # pylint: disable=g-import-not-at-top
-  from apache_beam.options.pipeline_options import PipelineOptions  # pylint: disable=g-import-not-at-top
-  import tensorflow_data_validation as tfdv  # pylint: disable=g-import-not-at-top
-  from tfx.components.example_gen import input_processor  # pylint: disable=g-import-not-at-top
-  from tfx.proto import example_gen_pb2  # pylint: disable=g-import-not-at-top
-  from tfx_bsl.public import tfxio  # pylint: disable=g-import-not-at-top
-  from components.drift import embedding_check  # pylint: disable=g-import-not-at-top
-  from components.image_example_gen import executor_config, images_to_examples, layout as layout_lib  # pylint: disable=g-import-not-at-top
-  from components.modules import features  # pylint: disable=g-import-not-at-top
-  from pipeline import beam_presets  # pylint: disable=g-import-not-at-top
-  from pipeline.pipeline import statistics_options  # pylint: disable=g-import-not-at-top
-  from run_results.served_models import image_budget_of  # pylint: disable=g-import-not-at-top
-
-  layout = layout_lib.detect_layout(data_root)
-  # The ExampleGen driver's own span resolution: {SPAN} -> the latest span folder.
-  splits = [example_gen_pb2.Input.Split(name='images', pattern=layout.file_pattern)]
-  processor = input_processor.FileBasedInputProcessor(data_root, splits)
-  span, version = processor.resolve_span_and_version()
-  pattern = processor.get_pattern_for_span_version(layout.file_pattern, span, version)
-  split_names = list(features.SPLIT_NAMES)
-  # The transform tags each example with its split; all splits are described together here, so
-  # the pipeline's default split settings serve.
-  config = {**executor_config.executor_settings(layout, configs.default('test_fraction'),
-                                                configs.default('max_skipped_fraction'),
-                                                budget or image_budget_of(None)),
-            'split_ratios': configs.default('split_ratios')}
-  options = PipelineOptions(beam_args or beam_presets.direct(
-      input_images=flags.count_files(data_root)))
-  pipeline = beam.Pipeline(options=options)
-  results = pipeline | 'ToExamples' >> images_to_examples.ImagesToExamples(
-      data_root, pattern, config, split_names)
-  examples = [results[split] for split in split_names] | 'AllSplits' >> beam.Flatten()
-  if sample_path:
-    _ = (examples
-         | 'ImageBytes' >> beam.Map(
-             lambda example: example.features.feature[features.IMAGE_KEY].bytes_list.value[0])
-         | 'Sample' >> beam.combiners.Sample.FixedSizeGlobally(embedding_check.MAX_NEW_IMAGES)
-         | 'Unlist' >> beam.FlatMap(lambda images: images)
-         | 'WriteSample' >> beam.io.WriteToTFRecord(sample_path, shard_name_template=''))
-  serialized = examples | 'Serialize' >> beam.Map(lambda example: example.SerializeToString())
-  if examples_path:
-    _ = serialized | 'WriteExamples' >> beam.io.WriteToTFRecord(examples_path,
-                                                               shard_name_template='')
-  _ = (serialized
-       | 'ToRecordBatches' >> tfxio.TFExampleBeamRecord(physical_format='inmem').BeamSource()
-       | 'Statistics' >> tfdv.GenerateStatistics(statistics_options())
-       | 'Write' >> tfdv.WriteStatisticsToBinaryFile(stats_path))
-  result = pipeline.run()
-  result.wait_until_finish()
-  counters = {c.key.metric.name: c.committed for c in result.metrics().query(
-      beam.metrics.MetricsFilter().with_namespace('image_example_gen'))['counters']}
-  return (tfdv.load_stats_binary(stats_path), counters.get('files_seen', 0),
-          counters.get('files_skipped', 0))
-
-
 def load_baseline(args: argparse.Namespace) -> Tuple[object, object, str]:
   """(training statistics, schema, where they came from) of the baseline."""
-  from google.protobuf import message, text_format  # pylint: disable=g-import-not-at-top
-  import tensorflow_data_validation as tfdv  # pylint: disable=g-import-not-at-top
-  from components.drift import drift_comparison  # pylint: disable=g-import-not-at-top
-  from run_results import mlmd_runs  # pylint: disable=g-import-not-at-top
 
   if args.baseline_stats or args.schema:
     for path in (args.baseline_stats, args.schema):
@@ -168,8 +114,6 @@ def load_baseline(args: argparse.Namespace) -> Tuple[object, object, str]:
 
 def load_embedding_model(args: argparse.Namespace):
   """(the model whose embeddings are compared, or None, and a line saying which or why none)."""
-  from components.modules.embedding import LoadedEmbeddingModel  # pylint: disable=g-import-not-at-top
-  from run_results.served_models import NoModelError, resolve_model  # pylint: disable=g-import-not-at-top
   if not args.model and not args.pipeline_root:
     return None, 'embedding and prediction drift: not checked (pass --model to check them)'
   try:
@@ -189,105 +133,47 @@ def load_training_features(args: argparse.Namespace):
   """(DataQuality's report, the examples with the base's features, the feature extractor) of the
   pipeline's newest run that computed them, or None (no pipeline root, or a base trained from
   scratch): the training set the new images' duplicates and labels are checked against."""
-  from run_results import mlmd_runs  # pylint: disable=g-import-not-at-top
   if not args.pipeline_root:
     return None
   return mlmd_runs.data_quality_inputs(
       mlmd_runs.open_store(configs.metadata_path_of(args.pipeline_root)))
 
 
-def check_data_quality(training, examples_path: str) -> List[str]:
-  """The data-quality checks of the new images against the training set; the report's lines."""
-  import json  # pylint: disable=g-import-not-at-top
-  from components.data_quality import component, new_data  # pylint: disable=g-import-not-at-top
-  from tfx.utils import path_utils  # pylint: disable=g-import-not-at-top
-  report, examples, extractor = training
-  with open(os.path.join(report.uri, component.REPORT_FILE)) as f:
-    trained = json.load(f)
-  training_images = component.read_image_set(examples.uri, [component.TRAIN],
-                                             trained['class_names'], trained['views'])
-  new_images = new_data.read_new_images(examples_path, path_utils.serving_model_path(extractor.uri),
-                                        trained['class_names'], trained['views'])
-  return new_data.check(training_images, new_images)
-
-
-def check_embeddings(model, sample_path: str, thresholds):
-  """The embedding check of the sampled new images against ``model``'s baseline."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from components.drift import embedding_check  # pylint: disable=g-import-not-at-top
-  images = [record.numpy() for record in tf.data.TFRecordDataset(sample_path)]
-  return embedding_check.check_images(model, images, thresholds)
+def new_images(data_root: str, beam_args: List[str], budget) -> new_data.NewImages:
+  """The new images with the settings the pipeline reads images with (its default splits: all
+  splits are described together here) and the Beam options of --beam-arg or the local preset."""
+  settings = {**executor_config.executor_settings(
+      detect_layout(data_root), configs.default('test_fraction'),
+      configs.default('max_skipped_fraction'), budget),
+              'split_ratios': configs.default('split_ratios')}
+  options = PipelineOptions(beam_args or beam_presets.direct(
+      input_images=local_resources.count_files(data_root)))
+  return new_data.NewImages(data_root, settings, budget, options, statistics_options())
 
 
 def validate(args: argparse.Namespace) -> Tuple[int, str]:
   """Runs the check; returns (exit status, report)."""
-  import tensorflow_data_validation as tfdv  # pylint: disable=g-import-not-at-top
-  from components.drift import drift_comparison as drift  # pylint: disable=g-import-not-at-top
-  from components.drift import validation_report  # pylint: disable=g-import-not-at-top
-  from components.image_example_gen import DataLayoutError  # pylint: disable=g-import-not-at-top
-  from components.image_example_gen import detect_layout  # pylint: disable=g-import-not-at-top
-  from run_results.served_models import image_budget_of  # pylint: disable=g-import-not-at-top
-
   thresholds = flags.drift_settings(args)['drift_thresholds']
   data_root = os.path.abspath(args.data_root)
   try:  # names only: a broken tree fails before anything is computed
     detect_layout(data_root)
   except DataLayoutError as e:
     raise UsageError(str(e)) from e
-  baseline_statistics, schema, source = load_baseline(args)
-  model, model_source = load_embedding_model(args)
+  baseline = load_baseline(args)
+  model, model_line = load_embedding_model(args)
   training = load_training_features(args)
   # The model's image budget, so the sample it embeds holds no image it would refuse.
   budget = image_budget_of(model.saved_model if model is not None else None)
-  os.makedirs(args.output_dir, exist_ok=True)
-  sample_path = os.path.join(args.output_dir, 'embedding_sample.tfrecord')
-  examples_path = os.path.join(args.output_dir, 'new_examples.tfrecord')
-  new_statistics, seen, skipped = generate_statistics(
-      data_root, os.path.join(args.output_dir, 'statistics.pb'), args.beam_arg,
-      sample_path if model is not None else None, examples_path if training else None, budget)
-  if seen == skipped:  # no images is no evidence of drift
-    raise UsageError(f'data root {data_root!r} yields no images: {seen} file(s) found, none a '
-                     'decodable image within the image budget')
-  anomalies = tfdv.validate_statistics(
-      new_statistics, drift.with_drift_comparators(schema, thresholds),
-      previous_statistics=baseline_statistics)
-  rows = drift.findings(anomalies, drift.COMPARED_FEATURES)
-  embedding_lines, picture = [model_source], None
-  if model is not None:
-    from components.drift import embedding_check  # pylint: disable=g-import-not-at-top
-    if seen - skipped < embedding_check.MIN_NEW_IMAGES:
-      embedding_lines.append(f'embedding and prediction drift: not checked ({seen - skipped} '
-                             f'image(s); the test needs {embedding_check.MIN_NEW_IMAGES})')
-    else:
-      check = check_embeddings(model, sample_path, thresholds)
-      rows = sorted(rows + check.findings, key=lambda f: not f.flagged)
-      embedding_lines.append(embedding_check.summary_line(check))
-      picture = embedding_check.picture_png(check, model)
-    os.remove(sample_path)
-  flagged = [row for row in rows if row.flagged]
-  quality_lines = ['data quality: not checked (the pipeline computed no base features: a base '
-                   'trained from scratch, or pass --pipeline-root)']
-  repeats = 0
-  if training:
-    quality = check_data_quality(training, examples_path)
-    os.remove(examples_path)
-    quality_lines = quality.lines()
-    repeats = int(bool(quality.duplicates_of_training))
-  report = '\n'.join([
-      f'new data: {args.data_root} ({seen} files, {skipped} skipped as not decodable images or '
-      f'over the image budget of {budget.max_pixels} pixels, {budget.max_bytes} bytes)',
-      f'baseline: {source}', *embedding_lines, *quality_lines, '', drift.format_report(rows), '',
-      f'{len(flagged) + repeats} finding(s): the new data differs from the baseline'
-      + (' or repeats its training images' if repeats else '') if flagged or repeats else
-      'no drift and no anomalies: the new data looks like the baseline'])
-  validation_report.write_outputs(args.output_dir, new_statistics, baseline_statistics, anomalies,
-                                  report, picture)
-  return (EXIT_DRIFT if flagged or repeats else EXIT_CLEAN), report
+  try:
+    found, report = new_data.validate(new_images(data_root, args.beam_arg, budget), baseline,
+                                      thresholds, args.output_dir, model, model_line, training)
+  except new_data.NoImagesError as e:
+    raise UsageError(str(e)) from e
+  return (EXIT_DRIFT if found else EXIT_CLEAN), report
 
 
 def main(argv: Optional[List[str]] = None) -> int:
   args = build_parser().parse_args(argv)
-  from runner import run_logging  # pylint: disable=g-import-not-at-top
   run_logging.configure_logging(verbose=False)  # Beam's and TensorFlow's logs are not the report
   try:
     status, report = validate(args)

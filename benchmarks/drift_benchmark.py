@@ -92,8 +92,11 @@ def make_baseline(data_root: str, out_dir: str, beam_args: List[str]) -> List[st
   validate.py flags that name them."""
   import tensorflow_data_validation as tfdv  # pylint: disable=g-import-not-at-top
   import validate  # pylint: disable=g-import-not-at-top
+  from components.drift import new_data  # pylint: disable=g-import-not-at-top
+  from run_results.served_models import image_budget_of  # pylint: disable=g-import-not-at-top
   stats_path = os.path.join(out_dir, 'baseline_stats.pb')
-  statistics, _, _ = validate.generate_statistics(data_root, stats_path, beam_args)
+  statistics, _, _ = new_data.generate_statistics(
+      validate.new_images(data_root, beam_args, image_budget_of(None)), stats_path)
   schema_path = os.path.join(out_dir, 'schema.pbtxt')
   tfdv.write_schema_text(tfdv.infer_schema(statistics, infer_feature_shape=True), schema_path)
   return ['--baseline-stats', stats_path, '--schema', schema_path]

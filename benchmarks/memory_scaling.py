@@ -75,13 +75,14 @@ def make_scaled_tree(scale: int, out: str) -> str:
 def run_stages(data_root: str, workdir: str) -> None:
   """Runs the pipeline's components up to Transform (called in a child process)."""
   from runner import flags  # pylint: disable=g-import-not-at-top
+  from runner import local_resources  # pylint: disable=g-import-not-at-top
   from tfx.orchestration.local.local_dag_runner import LocalDagRunner  # pylint: disable=g-import-not-at-top
   from pipeline.pipeline import create_pipeline  # pylint: disable=g-import-not-at-top
   args = flags.local_parser().parse_args([
       '--data-root', data_root,
       '--pipeline-root', os.path.join(workdir, 'pipeline_root'),
       '--serving-dir', os.path.join(workdir, 'serving')])
-  pipeline = create_pipeline(flags.local_config(args))
+  pipeline = create_pipeline(local_resources.local_config(args))
   ids = [component.id for component in pipeline.components]
   stages = pipeline.components[:ids.index(STAGES_END) + 1]
   for component in stages:  # cut the links to the training part

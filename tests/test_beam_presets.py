@@ -53,12 +53,12 @@ def test_explicit_workers_always_get_worker_processes():
 
 
 def test_the_local_runner_counts_the_sample(tmp_path):
-  from runner import flags
-  config = flags.local_config(flags.local_parser().parse_args(
+  from runner import flags, local_resources
+  config = local_resources.local_config(flags.local_parser().parse_args(
       ['--pipeline-root', str(tmp_path / 'root'), '--serving-dir', str(tmp_path / 'serving')]))
-  assert flags.count_files(config.data_root) == 220
+  assert local_resources.count_files(config.data_root) == 220
   assert config.beam_pipeline_args == []  # Beam's default: in process
-  assert flags.count_files(str(tmp_path / 'missing')) is None
+  assert local_resources.count_files(str(tmp_path / 'missing')) is None
 
 
 def test_dataflow_runs_the_workers_in_the_image():

@@ -11,6 +11,7 @@ import pytest
 
 from pipeline import configs
 from runner import flags
+from runner import local_resources
 from tests.trees import SAMPLE_DATA
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -68,11 +69,11 @@ def test_boundary_value_gives_a_config_or_one_error_line(tmp_path, argv, error):
   args = flags.local_parser().parse_args(
       ['--data-root', SAMPLE_DATA, '--pipeline-root', str(tmp_path / 'root'), *argv])
   if error is None:
-    config = flags.local_config(args)
+    config = local_resources.local_config(args)
     assert config.pipeline_root == str(tmp_path / 'root')
     return
   with pytest.raises(configs.ConfigError) as raised:
-    flags.local_config(args)
+    local_resources.local_config(args)
   assert error in str(raised.value) and '\n' not in str(raised.value)
   assert not (tmp_path / 'root').exists()
 
