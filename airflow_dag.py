@@ -32,7 +32,7 @@ def pipeline_config() -> configs.PipelineConfig:
   pipeline_args = os.environ.get('CATS_DOGS_PIPELINE_ARGS', '')
   try:
     args = flags.local_parser(raise_errors=True).parse_args(shlex.split(pipeline_args))
-    return local_resources.local_config(args)
+    return local_resources.local_config(args, orchestrator=configs.AIRFLOW)
   except (flags.FlagError, configs.ConfigError) as e:
     raise ValueError(f'CATS_DOGS_PIPELINE_ARGS={pipeline_args!r}: {e}') from None
 

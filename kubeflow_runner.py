@@ -118,6 +118,7 @@ def data_layout(args: argparse.Namespace):
 def config_from_args(args: argparse.Namespace) -> configs.PipelineConfig:
   return configs.PipelineConfig.for_recipe(
       args.recipe or configs.TRANSFER,
+      orchestrator=configs.KUBEFLOW,
       data_root=args.data_root,
       pipeline_root=args.pipeline_root,
       serving_dir=args.serving_dir,

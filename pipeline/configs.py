@@ -37,10 +37,23 @@ RECIPES: Dict[str, Dict[str, Any]] = {
                   learning_rate=1e-3, tuner_trials=0),
 }
 CLASS_WEIGHTS = ('balanced', 'none')
+# Who runs the pipeline: the local runner and Airflow keep MLMD in the pipeline root's SQLite file;
+# Kubeflow V2 / Vertex bring their own (metadata_path None).
+LOCAL, AIRFLOW, KUBEFLOW = 'local', 'airflow', 'kubeflow'
+ORCHESTRATORS = (LOCAL, AIRFLOW, KUBEFLOW)
 
 
 class ConfigError(ValueError):
   """A setting out of range, or settings that cannot work together; the message names the flag."""
+
+
+_TRAINER = 'trainer'
+
+
+def trainer_setting(default_value: Any) -> Any:
+  """A PipelineConfig field that the Trainer and the Tuner read: it reaches them in the Trainer's
+  custom_config (``trainer_custom_config``), with no list to keep in step."""
+  return dataclasses.field(default=default_value, metadata={_TRAINER: True})
 
 
 def flag_of(field: str) -> str:
@@ -57,6 +70,7 @@ class PipelineConfig:
   # Empty: named after the data root's folder (``pipeline_name_of``).
   pipeline_name: str = ''
   recipe: str = TRANSFER
+  orchestrator: str = LOCAL
   # MLMD SQLite file; defaults to <pipeline_root>/metadata.sqlite. None under Kubeflow/Vertex.
   metadata_path: Optional[str] = None
   # Data and its checks.
@@ -88,28 +102,28 @@ class PipelineConfig:
   layout: Optional['ImageLayout'] = None
   # Preprocessing and model: one of the tutorial's four models (model_variants.py); weights, alpha
   # and fine-tuning apply to mobilenet_v2 only.
-  image_size: int = 160
-  model: str = model_variants.MOBILENET_V2
-  weights: str = 'imagenet'
-  alpha: float = 1.0
-  dropout: float = 0.2
-  rotation_factor: float = 0.1
+  image_size: int = trainer_setting(160)
+  model: str = trainer_setting(model_variants.MOBILENET_V2)
+  weights: str = trainer_setting('imagenet')
+  alpha: float = trainer_setting(1.0)
+  dropout: float = trainer_setting(0.2)
+  rotation_factor: float = trainer_setting(0.1)
   # Training. A frozen base's head trains on its features for at most ``epochs``, stopping once the
   # class-balanced eval loss stops improving (the best epoch's weights are kept); images train for
   # ``epochs`` exactly.
-  epochs: int = 100
-  batch_size: int = 32
-  learning_rate: float = 1e-3
+  epochs: int = trainer_setting(100)
+  batch_size: int = trainer_setting(32)
+  learning_rate: float = trainer_setting(1e-3)
   # 'balanced': each class weighs as much in the loss as the others, whatever its image count.
-  class_weights: str = 'balanced'
+  class_weights: str = trainer_setting('balanced')
   # KerasTuner trials of the frozen base's head (TFX's Tuner, on the base's features); 0: none.
-  tuner_trials: int = 12
-  fine_tune_epochs: int = 0
-  fine_tune_at: int = 100
-  fine_tune_learning_rate: float = 1e-5
-  cache_images: bool = True
+  tuner_trials: int = trainer_setting(12)
+  fine_tune_epochs: int = trainer_setting(0)
+  fine_tune_at: int = trainer_setting(100)
+  fine_tune_learning_rate: float = trainer_setting(1e-5)
+  cache_images: bool = trainer_setting(True)
   # A frozen base's head on augmented images every epoch (the tutorial) instead of cached features.
-  per_epoch_augmentation: bool = False
+  per_epoch_augmentation: bool = trainer_setting(False)
   # Evaluation gate: a metric at least a threshold (None: halfway from chance, 1 / the number of
   # classes, to 1), and against the last blessed model (pipeline/blessing_gate.py).
   gate_metric: str = 'balanced_accuracy'
@@ -127,7 +141,8 @@ class PipelineConfig:
   tuner_module_file: str = TUNER_MODULE_FILE
 
   def __post_init__(self):
-    if self.metadata_path is None and '://' not in self.pipeline_root:
+    if (self.orchestrator != KUBEFLOW and self.metadata_path is None
+        and '://' not in self.pipeline_root):
       self.metadata_path = metadata_path_of(self.pipeline_root)
     if not self.pipeline_name:
       self.pipeline_name = pipeline_name_of(self.data_root)
@@ -159,6 +174,10 @@ class PipelineConfig:
         raise ConfigError(f'{flag_of(name)}: {getattr(self, name)!r} {what}')
 
     require(self.recipe in RECIPES, 'recipe', f'is not one of {", ".join(RECIPES)}')
+    require(self.orchestrator in ORCHESTRATORS, 'orchestrator',
+            f'is not one of {", ".join(ORCHESTRATORS)}')
+    if self.orchestrator == KUBEFLOW and self.metadata_path is not None:
+      raise ConfigError('a Kubeflow pipeline uses the cluster\'s MLMD: no metadata_path')
     require(bool(re.fullmatch(PIPELINE_NAME_PATTERN, self.pipeline_name)), 'pipeline_name',
             'is not a pipeline name: a letter or digit, then up to 127 of [a-z0-9_-]')
     for name in ('epochs', 'batch_size', 'image_size', 'min_class_images', 'max_image_pixels',
@@ -216,10 +235,8 @@ class PipelineConfig:
 
 
 # The PipelineConfig fields that the Trainer and the Tuner read (trainer_custom_config).
-TRAINER_SETTINGS = (
-    'image_size', 'model', 'weights', 'alpha', 'dropout', 'rotation_factor', 'epochs',
-    'batch_size', 'learning_rate', 'class_weights', 'tuner_trials', 'fine_tune_epochs',
-    'fine_tune_at', 'fine_tune_learning_rate', 'cache_images', 'per_epoch_augmentation')
+TRAINER_SETTINGS = tuple(field.name for field in dataclasses.fields(PipelineConfig)
+                         if field.metadata.get(_TRAINER))
 # Kubeflow allows [a-z0-9-] and MLMD contexts anything; this keeps a name safe as a folder name.
 PIPELINE_NAME_PATTERN = r'[a-z0-9][a-z0-9_-]{0,127}'
 

@@ -40,6 +40,7 @@ from components.modules import features
 from components.tflite_check import TFLiteCheck
 from pipeline import blessing_gate
 from pipeline import module_files
+from pipeline import configs
 from pipeline.configs import PipelineConfig
 
 
@@ -146,7 +147,7 @@ def create_pipeline(config: PipelineConfig,
       statistics=statistics_gen.outputs['statistics'], schema=schema)
   baseline_resolver, distribution_validator, drift_gate, accepted_statistics = drift_check(
       statistics_gen, config.drift_thresholds, config.on_drift,
-      kubeflow=config.metadata_path is None)  # the cluster's MLMD: Kubeflow V2 / Vertex
+      kubeflow=config.orchestrator == configs.KUBEFLOW)
 
   model_resolver = Resolver(
       strategy_class=LatestBlessedModelStrategy,

@@ -179,18 +179,22 @@ def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
   add_drift_arguments(parser)
 
 
-_SETTING_FLAGS = ('test_fraction', 'warn_class_ratio', 'max_class_ratio', 'min_class_images',
-                  'max_skipped_fraction', 'max_leak_fraction', 'max_image_pixels',
-                  'max_image_bytes', 'split_ratios', 'model', 'weights', 'alpha',
-                  'image_size', 'epochs', 'batch_size', 'learning_rate', 'class_weights',
-                  'tuner_trials', 'fine_tune_epochs', 'cache_images', 'per_epoch_augmentation',
-                  'gate_metric', 'gate_threshold', 'blessing_gate', 'blessing_significance',
-                  'tflite_max_accuracy_drop')
+def _setting_fields() -> tuple:
+  """The PipelineConfig fields that add_setting_arguments has a flag for: a flag whose dest is a
+  field's name sets that field, with no list to keep in step. --recipe is not one: it picks the
+  defaults that the settings overlay (PipelineConfig.for_recipe)."""
+  parser = argparse.ArgumentParser(add_help=False)
+  add_setting_arguments(parser)
+  fields = {field.name for field in dataclasses.fields(configs.PipelineConfig)} - {'recipe'}
+  return tuple(action.dest for action in parser._actions if action.dest in fields)  # pylint: disable=protected-access
+
+
+_SETTING_FIELDS = _setting_fields()
 
 
 def settings(args: argparse.Namespace) -> Dict[str, object]:
   """PipelineConfig fields of add_setting_arguments' flags; None where a flag was not given."""
-  return {**{name: getattr(args, name) for name in _SETTING_FLAGS}, **drift_settings(args)}
+  return {**{name: getattr(args, name) for name in _SETTING_FIELDS}, **drift_settings(args)}
 
 
 def add_execution_arguments(parser: argparse.ArgumentParser) -> None:

@@ -27,10 +27,11 @@ def with_alpha_of_weights(settings_given: Dict[str, object]) -> Dict[str, object
   return settings_given
 
 
-def local_config(args: argparse.Namespace) -> configs.PipelineConfig:
-  """local_parser's flags -> a checked PipelineConfig, its local resources checked too
-  (``check_local_resources``); raises ConfigError before any work (and before --dataset is
-  downloaded)."""
+def local_config(args: argparse.Namespace, orchestrator: str = configs.LOCAL
+                 ) -> configs.PipelineConfig:
+  """local_parser's flags -> a checked PipelineConfig for ``orchestrator`` (the local runner or
+  Airflow), its local resources checked too (``check_local_resources``); raises ConfigError
+  before any work (and before --dataset is downloaded)."""
   if args.data_root and args.dataset:
     raise configs.ConfigError('--data-root and --dataset both name the data; pass one')
   # --dataset: the sample stands in until the data set is downloaded, once the flags are checked.
@@ -41,7 +42,7 @@ def local_config(args: argparse.Namespace) -> configs.PipelineConfig:
   name = args.pipeline_name or configs.pipeline_name_of(args.dataset or data_root)
   folder = flags.run_dir(name)
   config = configs.PipelineConfig.for_recipe(
-      recipe, data_root=data_root, pipeline_name=name,
+      recipe, orchestrator=orchestrator, data_root=data_root, pipeline_name=name,
       pipeline_root=os.path.abspath(args.pipeline_root or os.path.join(folder, 'pipeline_root')),
       serving_dir=os.path.abspath(args.serving_dir or os.path.join(folder, 'serving_model')),
       enable_cache=not args.no_cache, **settings_given)

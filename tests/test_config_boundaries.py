@@ -4,6 +4,8 @@ PipelineConfig holds every check (pipeline/configs.py), so the flags of every ru
 passes here is what ImageExampleGen, LabelBalance, the Trainer and the Evaluator accept.
 """
 import os
+import argparse
+import dataclasses
 import subprocess
 import sys
 
@@ -101,3 +103,33 @@ def test_local_runner_prints_one_error_line_and_exits_2(tmp_path, argv, error):
   assert result.stderr.splitlines() == [result.stderr.splitlines()[0]]  # one line
   assert result.stderr.startswith(error)
   assert not root.exists()
+
+
+def test_the_orchestrator_is_stated_and_decides_where_mlmd_lives(tmp_path):
+  """Kubeflow brings its own MLMD, even when compiled with a local pipeline root."""
+  paths = dict(data_root=SAMPLE_DATA, pipeline_root=str(tmp_path / 'root'),
+               serving_dir=str(tmp_path / 'serving'))
+  assert configs.PipelineConfig(**paths).metadata_path == str(tmp_path / 'root' / 'metadata.sqlite')
+  assert configs.PipelineConfig(**paths, orchestrator=configs.AIRFLOW).metadata_path
+  assert configs.PipelineConfig(**paths, orchestrator=configs.KUBEFLOW).metadata_path is None
+  with pytest.raises(configs.ConfigError, match='--orchestrator'):
+    configs.PipelineConfig(**paths, orchestrator='cron')
+
+
+def test_a_setting_is_one_field_and_its_flag():
+  """Every flag of add_setting_arguments sets the field of its name (no list to keep in step), and
+  the fields marked as trainer settings, only those, reach the Trainer's custom config."""
+  parser = argparse.ArgumentParser(add_help=False)
+  flags.add_setting_arguments(parser)
+  fields = {field.name for field in dataclasses.fields(configs.PipelineConfig)}
+  dests = {action.dest for action in parser._actions}  # pylint: disable=protected-access
+  assert dests - fields - {'recipe'} == {d for d in dests if d.startswith('drift_')}
+  args = flags.local_parser().parse_args(['--epochs', '7', '--class-weights', 'none',
+                                          '--max-leak-fraction', '0.1', '--alpha', '0.35'])
+  given = {k: v for k, v in flags.settings(args).items() if v is not None}
+  config = configs.PipelineConfig(data_root=SAMPLE_DATA, pipeline_root='/tmp/r',
+                                  serving_dir='/tmp/s', **given)
+  assert (config.epochs, config.class_weights, config.max_leak_fraction) == (7, 'none', 0.1)
+  custom = config.trainer_custom_config(['a', 'b'])
+  assert (custom['epochs'], custom['class_weights'], custom['alpha']) == (7, 'none', 0.35)
+  assert 'max_leak_fraction' not in custom and 'dropout' in custom
