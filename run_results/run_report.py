@@ -2,7 +2,7 @@
 
 Nothing of the pipeline is re-run: the data counts come from the ExampleGen's summary, the anomalies
 from the validators' artifacts, the curves from the Trainer's history, the metrics, confusion
-matrix and blessing from the Evaluator's output, all of the one run named (``pipeline/report/``
+matrix and blessing from the Evaluator's output, all of the one run named (``run_results/report/``
 holds the sections, charts and HTML). The one computation is the grid of the worst mistakes: the
 run's trained model classifies the test split through its ``serving_default`` signature, as TF
 Serving would.
