@@ -2,6 +2,7 @@
 images. Clusters of points stand for classes of photos; view 1, the mirror image, is view 0 with
 its dimensions reversed (a fixed transform that makes it unlike view 0)."""
 import json
+import os
 
 import numpy as np
 import pytest
@@ -200,3 +201,17 @@ def test_new_images_against_the_training_set():
   assert [(i['path'], i['suggested_label']) for i in found.label_issues] == [
       ('new: new1.jpg', CLASS_NAMES[labels[~known][1]])]
   assert found.lines()[0].startswith('data quality: 1 of 30 new images duplicate training images')
+
+
+@pytest.mark.parametrize('data_set', ['cats_and_dogs_filtered', 'flowers'])
+def test_the_near_duplicate_threshold_stands_where_the_benchmark_measured_it(data_set):
+  """The threshold finds >= 95 % of the planted copies (below their 5 % quantile of similarity)
+  and pairs <= 1 % of distinct photos (above the 99 % quantile of a photo's nearest distinct
+  neighbour), on both real data sets of benchmarks/data_quality_benchmark.py: a threshold moved
+  without measuring again fails here."""
+  path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'benchmarks',
+                      'results', 'data_quality_benchmark.json')
+  with open(path) as f:
+    measured = json.load(f)['datasets'][data_set]['near_duplicates']['distributions']['descriptors']
+  assert (measured['distinct_nearest_neighbour']['0.99'] < checks.NEAR_DUPLICATE_SIMILARITY
+          <= measured['planted_copies_all']['0.05'])

@@ -10,6 +10,7 @@ from PIL import Image
 import tensorflow_model_analysis as tfma
 
 from tfx.components.distribution_validator.component import DistributionValidator
+from tfx.dsl.input_resolution.strategies.latest_artifact_strategy import LatestArtifactStrategy
 from tfx.utils import proto_utils
 
 from components.drift.drift_comparison import distribution_validator_config
@@ -157,6 +158,17 @@ def test_drift_check_compares_training_statistics_with_the_last_accepted(tmp_pat
   assert config == distribution_validator_config(thresholds)
   assert json.loads(validator.exec_properties['include_split_pairs']) == [['train', 'train']]
   assert by_id['DriftGate'].exec_properties['on_drift'] == 'warn'
+
+
+def test_the_stated_orchestrator_picks_the_baseline_resolver(tmp_path):
+  """Kubeflow's MLMD: TFX's LatestArtifactStrategy (its launcher runs resolvers in the cluster),
+  even for a spec compiled with a local pipeline root; locally, the strategy that allows none."""
+  def strategy(orchestrator):
+    pipeline = create_pipeline(_config(tmp_path, orchestrator=orchestrator))
+    resolver = next(c for c in pipeline.components if c.id == 'baseline_statistics_resolver')
+    return resolver.exec_properties['resolver_class']
+  assert strategy(configs.KUBEFLOW) is LatestArtifactStrategy
+  assert strategy(configs.LOCAL) is strategy(configs.AIRFLOW) is LatestOrNoStatisticsStrategy
 
 
 def test_module_fingerprint_changes_with_any_module_file(tmp_path):
