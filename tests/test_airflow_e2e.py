@@ -30,7 +30,7 @@ from tfx.orchestration import metadata
 
 from components import atomic_pusher
 
-DAG_ID = 'sample'  # the pipeline's name: the data root's folder name
+DAG_ID = 'sample'  # the pipeline's name (--pipeline-name), which is the DAG id
 TASKS = {'ImageExampleGen', 'StatisticsGen', 'SchemaGen', 'ImageSchema', 'LabelBalance',
          'ExampleValidator', 'baseline_statistics_resolver', 'DistributionValidator', 'DriftGate',
          'AcceptedStatistics', 'Transform', 'FeatureExtractor', 'BaseFeatures', 'DataQuality',
@@ -102,7 +102,10 @@ def test_dag_runs_twice_then_stops_drifted_data_at_the_drift_gate(tmp_path):
   pipeline_root, serving_dir = tmp_path / 'pipeline_root', tmp_path / 'serving'
   # The transfer recipe (the base's features computed by BulkInferrer, the Tuner) as users run
   # it on their images, with the small pretrained base at 64 px.
-  args = (f'--pipeline-root {pipeline_root} --serving-dir {serving_dir} --recipe transfer '
+  # The pipeline is named, as the DAG of a team is: its name (the DAG id) would otherwise follow
+  # the data root's folder, and the drifted images of the third run sit in another folder.
+  args = (f'--pipeline-name {DAG_ID} --pipeline-root {pipeline_root} --serving-dir {serving_dir} '
+          '--recipe transfer '
           f'--weights {require_shared(WEIGHTS_035)} --image-size 64 --tuner-trials 2')
 
   # 1. Cold start: no baseline statistics, no blessed model.
