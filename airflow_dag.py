@@ -12,6 +12,7 @@ Copy this file into Airflow's dags folder, in an environment where the project i
 Tasks run in Airflow workers and MLMD is SQLite under the pipeline root, so the scheduler and the
 workers must see the same paths (LocalExecutor on one machine, or a shared disk).
 """
+import bootstrap  # pylint: disable=unused-import  # first: the Keras switch, before TensorFlow
 import datetime
 import os
 import shlex

@@ -1,12 +1,12 @@
 """The process settings every command needs before TensorFlow loads, set in this one place.
 
 TFT and TFMA 1.16 need Keras 2 (tf-keras); TensorFlow 2.16 picks Keras 3 when it is imported unless
-TF_USE_LEGACY_KERAS is set. Each package of the project (components, pipeline, runner, run_results,
-benchmarks) imports this module in its ``__init__``, so every entry point gets it, whatever it
-imports first: the runners, validate.py, predict.py, versions.py, the benchmarks, and TFX's
-executors and Beam workers, which load the module files through ``components``. A process that
-imported TensorFlow before any of them already has Keras 3: that stops here with one line, not
-later inside Transform or the Evaluator.
+TF_USE_LEGACY_KERAS is set. Every entry point (local_runner.py, kubeflow_runner.py, airflow_dag.py,
+validate.py, predict.py, versions.py) imports this module first, and each package of the project
+(components, pipeline, runner, run_results, benchmarks) in its ``__init__``, so that TFX's
+executors and Beam workers, which load the module files through ``components``, get it too. A
+process that imported TensorFlow before it already has Keras 3: that stops here with one line,
+not later inside Transform or the Evaluator.
 """
 import os
 import sys

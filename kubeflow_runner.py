@@ -8,6 +8,7 @@ Nothing runs here. Every component runs in a container of --image, built from th
 which holds the project at IMAGE_PROJECT_ROOT; the spec names the module files there. Building
 the image and submitting the spec: README.md, "Running at scale".
 """
+import bootstrap  # pylint: disable=unused-import  # first: the Keras switch, before TensorFlow
 import argparse
 import os
 import posixpath

@@ -4,6 +4,7 @@
     python local_runner.py --data-root DIR --weights my_no_top.h5   # your images, offline
     python local_runner.py --dataset cats_and_dogs_filtered  # the tutorial's data (download)
 """
+import bootstrap  # pylint: disable=unused-import  # first: the Keras switch, before TensorFlow
 import argparse
 import os
 import sys

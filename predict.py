@@ -26,6 +26,7 @@ pixel and byte limits, checked from the file's size and header before it is read
 followed (a loop stops with one line). Exit status: 0 all classified, 1 some files skipped, 2
 nothing to do (no model, no such path, no images).
 """
+import bootstrap  # pylint: disable=unused-import  # first: the Keras switch, before TensorFlow
 import argparse
 import csv
 import json

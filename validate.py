@@ -20,6 +20,7 @@ embedding_drift.png (embeddings in 2-D, confidence histograms) and report.html (
 anomalies table, the pictures, and the Facets comparison). Exit status: 0 clean, 1 anomalies or
 drift, 2 usage errors.
 """
+import bootstrap  # pylint: disable=unused-import  # first: the Keras switch, before TensorFlow
 import argparse
 import os
 import sys

@@ -15,6 +15,7 @@ atomic rename, so a model server that serves the highest version switches back t
 shows it as a rollback. Exit status 2, with one line, for an unknown version or an empty or
 missing serving dir.
 """
+import bootstrap  # pylint: disable=unused-import  # first: the Keras switch, before TensorFlow
 import json
 import logging
 import os

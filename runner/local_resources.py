@@ -9,7 +9,6 @@ import os
 from typing import Dict, Optional
 
 from components.image_example_gen import file_tree
-from components.image_example_gen import layout as layout_lib
 from components.modules import model_variants
 from components.modules import weights_file
 from data import download
@@ -89,4 +88,7 @@ def check_local_resources(config: configs.PipelineConfig) -> configs.PipelineCon
       weights_file.check(weights, config.alpha)
     except weights_file.WeightsFileError as e:
       raise configs.ConfigError(str(e)) from e
+  # Here, not at the top: layout reads roots with tf.io.gfile, and importing TensorFlow before the
+  # runner has configured logging gives TensorFlow's logger a handler of its own (its INFO lines).
+  from components.image_example_gen import layout as layout_lib  # pylint: disable=g-import-not-at-top
   return dataclasses.replace(config, layout=layout_lib.detect_layout(config.data_root))

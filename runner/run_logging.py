@@ -29,7 +29,7 @@ class _ProgressFilter(logging.Filter):
 
 def configure_logging(verbose: bool) -> None:
   if verbose:
-    logging.basicConfig(level=logging.INFO)
+    logging.basicConfig(level=logging.INFO, force=True)
     return
   # Also reaches the Beam worker processes, which inherit the environment.
   os.environ.setdefault('PYTHONWARNINGS', 'ignore')
@@ -37,7 +37,13 @@ def configure_logging(verbose: bool) -> None:
   handler = logging.StreamHandler(sys.stdout)
   handler.addFilter(_ProgressFilter())
   handler.setFormatter(logging.Formatter('%(asctime)s %(message)s', '%H:%M:%S'))
-  logging.basicConfig(level=logging.INFO, handlers=[handler])
+  # force: a library imported earlier may have configured the root logger already.
+  logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+  # TensorFlow gives its logger a handler of its own when it loads before this (validate.py imports
+  # TFDV first): its INFO and deprecation lines would bypass the filter above.
+  tensorflow_logger = logging.getLogger('tensorflow')
+  for own_handler in list(tensorflow_logger.handlers):
+    tensorflow_logger.removeHandler(own_handler)
   # Libraries that parse absl flags later would drop absl's logger to WARNING, hiding the progress.
   from absl import flags, logging as absl_logging  # pylint: disable=g-import-not-at-top
   flags.FLAGS.mark_as_parsed()

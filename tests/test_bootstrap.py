@@ -27,3 +27,14 @@ def test_tensorflow_loaded_first_with_keras_3_is_one_clear_error():
   assert done.returncode == 1
   assert done.stderr.strip().splitlines()[-1].startswith(
       'bootstrap.KerasVersionError: TensorFlow was imported with Keras 3 before'), done.stderr
+
+
+@pytest.mark.parametrize('entry_point', ['local_runner.py', 'kubeflow_runner.py', 'validate.py',
+                                         'predict.py', 'versions.py'])
+def test_every_entry_point_starts_in_a_fresh_interpreter(entry_point):
+  """Run as a user runs it, with TF_USE_LEGACY_KERAS unset: whatever it imports, the switch comes
+  first (airflow_dag.py is started by Airflow: tests/test_airflow_e2e.py)."""
+  env = {k: v for k, v in os.environ.items() if k != 'TF_USE_LEGACY_KERAS'}
+  done = subprocess.run([sys.executable, entry_point, '--help'], cwd=REPO_ROOT, env=env,
+                        capture_output=True, text=True, timeout=300, check=False)
+  assert done.returncode == 0 and 'usage:' in done.stdout, done.stderr[-2000:]

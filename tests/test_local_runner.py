@@ -1,12 +1,17 @@
 """The local runner's CLI: every flag documented, bad values rejected clearly, presets applied."""
 import argparse
 import re
+import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 
 import local_runner
 from tests.trees import SAMPLE_DATA
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_help_documents_every_flag(capsys):
@@ -85,3 +90,28 @@ def test_conflicting_paths_fail_before_any_work(tmp_path, capsys, flags, message
   err = capsys.readouterr().err
   assert re.search(message, err) and 'Traceback' not in err
   assert not (tmp_path / 'root').exists()  # nothing was run
+
+
+def test_the_runners_do_not_load_tensorflow_before_logging_is_configured():
+  """Importing a runner loads no TensorFlow: a bad flag is answered at once, and TensorFlow's logger,
+  created after the runner configured logging, adds no handler of its own (its INFO lines would
+  reach a user's terminal)."""
+  code = ('import sys, local_runner, versions, predict; '
+          "print('tensorflow' in sys.modules)")
+  done = subprocess.run([sys.executable, '-c', code], cwd=REPO_ROOT, capture_output=True,
+                        text=True, timeout=300, check=False)
+  assert done.returncode == 0 and done.stdout.split()[-1] == 'False', done.stdout + done.stderr
+
+
+def test_quiet_logging_holds_when_libraries_configured_logging_first():
+  """validate.py imports TFDV (and so TensorFlow) before it configures logging: a root handler a
+  library installed, and TensorFlow's own handler, must not print their INFO lines."""
+  code = ('import logging, bootstrap, tensorflow as tf; tf.get_logger(); logging.basicConfig(); '
+          'from runner import run_logging; run_logging.configure_logging(verbose=False); '
+          "tf.get_logger().info('tensorflow noise'); logging.getLogger('absl').info('absl noise'); "
+          "logging.getLogger('absl').info('Component Trainer is running.')")
+  done = subprocess.run([sys.executable, '-c', code], cwd=REPO_ROOT, capture_output=True,
+                        text=True, timeout=300, check=False)
+  assert done.returncode == 0, done.stderr
+  output = done.stdout + done.stderr
+  assert 'noise' not in output and 'Component Trainer is running.' in output, output
