@@ -29,7 +29,7 @@ class _ProgressFilter(logging.Filter):
 
 def configure_logging(verbose: bool) -> None:
   if verbose:
-    logging.basicConfig(level=logging.INFO, force=True)
+    logging.basicConfig(level=logging.INFO)
     return
   # Also reaches the Beam worker processes, which inherit the environment.
   os.environ.setdefault('PYTHONWARNINGS', 'ignore')
@@ -37,8 +37,14 @@ def configure_logging(verbose: bool) -> None:
   handler = logging.StreamHandler(sys.stdout)
   handler.addFilter(_ProgressFilter())
   handler.setFormatter(logging.Formatter('%(asctime)s %(message)s', '%H:%M:%S'))
-  # force: a library imported earlier may have configured the root logger already.
-  logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+  # A library that logged through the root logger before this (validate.py imports TFDV first) made
+  # Python install its default handler, which would print every INFO line and keep basicConfig
+  # from adding ours. Handlers put there on purpose (pytest's, an application's) stay.
+  root = logging.getLogger()
+  for default_handler in [h for h in root.handlers if type(h) is logging.StreamHandler  # pylint: disable=unidiomatic-typecheck
+                          and h.formatter and h.formatter._fmt == logging.BASIC_FORMAT]:  # pylint: disable=protected-access
+    root.removeHandler(default_handler)
+  logging.basicConfig(level=logging.INFO, handlers=[handler])
   # TensorFlow gives its logger a handler of its own when it loads before this (validate.py imports
   # TFDV first): its INFO and deprecation lines would bypass the filter above.
   tensorflow_logger = logging.getLogger('tensorflow')
