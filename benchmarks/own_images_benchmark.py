@@ -7,21 +7,25 @@ Three cases, one after the other on this machine:
   validation/ test/ by the pipeline's own hash rule (8:1:1), so that both read the same images.
   The pipeline gets ``--data-root`` and ``--weights`` only; plain Keras is benchmarks/
   keras_baseline.py (Dense(5), adam 1e-4, 20 epochs, per-epoch augmentation).
-* ``imbalanced``: the same tree with one class cut to 1/8 of its training images: the pipeline
-  as it comes (balanced class weights) and with ``--class-weights none``; balanced accuracy of
-  both against the balanced run's.
+* ``imbalanced``: the same tree with one class cut to 1/8 of its training images, three times
+  (seeded samples of the images kept: one cut's ~60 test images of that class make one run's
+  balanced accuracy move by a few points): the pipeline as it comes (balanced class weights) and
+  with ``--class-weights none`` on each cut, and once on the uncut tree; the gain of the weights
+  per cut and on average, against what the imbalance cost (the uncut run's balanced accuracy).
 * ``tutorial``: cats_and_dogs_filtered, its validation/ split by the same rule into validation/
   and test/: the pipeline against plain Keras.
 
 For each: the Evaluator's test accuracy, balanced accuracy and macro-F1 (plain Keras': the same,
 from its predictions on test/), total wall time and peak memory (PSS of the process tree).
-Writes benchmarks/results/own_images_benchmark.{json,md}.
+Writes benchmarks/results/own_images_benchmark.{json,md}; a subset of ``--cases`` replaces
+those cases in the results and keeps the others (each case carries its date).
 
     python -m benchmarks.own_images_benchmark [--cases flowers,imbalanced,tutorial]
 """
 import argparse
 import json
 import os
+import random
 import shutil
 import sys
 import tempfile
@@ -33,8 +37,8 @@ from benchmarks import common
 CASES = ('flowers', 'imbalanced', 'tutorial')
 FLOWERS = os.path.join(common.DATASETS, 'flowers')
 TUTORIAL = os.path.join(common.DATASETS, 'cats_and_dogs_filtered')
-# The class cut to 1/8 of its training images in the imbalanced case.
-CUT_CLASS, CUT_TO = 'daisy', 1 / 8
+# The class cut to 1/8 of its training images in the imbalanced case, once per seed.
+CUT_CLASS, CUT_TO, CUT_SEEDS = 'daisy', 1 / 8, (0, 1, 2)
 
 
 def split_tree(source: str, target: str) -> Dict[str, Dict[str, int]]:
@@ -64,12 +68,13 @@ def split_tree(source: str, target: str) -> Dict[str, Dict[str, int]]:
   return counts
 
 
-def cut_class(tree: str, class_name: str, share: float) -> int:
-  """Keeps the first ``share`` of ``class_name``'s training images; returns how many are left."""
+def cut_class(tree: str, class_name: str, share: float, seed: int) -> int:
+  """Keeps a seeded random ``share`` of ``class_name``'s training images; returns how many are
+  left."""
   folder = os.path.join(tree, 'train', class_name)
   names = sorted(os.listdir(folder))
   kept = max(1, round(len(names) * share))
-  for name in names[kept:]:
+  for name in random.Random(seed).sample(names, len(names) - kept):
     os.remove(os.path.join(folder, name))
   return kept
 
@@ -141,38 +146,97 @@ def _table(columns: List[tuple], baseline: Optional[Dict[str, object]]) -> List[
   return lines
 
 
+def _recall(run: Dict[str, object], class_name: str) -> float:
+  return run['per_class'].get(class_name, {}).get('recall', float('nan'))
+
+
+def _imbalanced_markdown(case: Dict[str, object]) -> List[str]:
+  """A row per cut (balanced accuracy and the cut class's recall with and without class weights)
+  and their mean, against the uncut run."""
+  balanced = _scores(case['balanced'])['balanced_accuracy']
+  rows, gains = [], []
+  for cut in case['cuts']:
+    weighted, plain = (_scores(cut[k])['balanced_accuracy'] for k in ('pipeline',
+                                                                       'no_class_weights'))
+    gains.append(weighted - plain)
+    rows.append(f"| {cut['seed']} | {cut['kept']} | {weighted:.4f} | {plain:.4f} | "
+                f"{100 * (weighted - plain):+.1f} | {100 * (balanced - plain):+.1f} | "
+                f"{_recall(cut['pipeline'], CUT_CLASS):.3f} | "
+                f"{_recall(cut['no_class_weights'], CUT_CLASS):.3f} | "
+                f"{cut['pipeline']['wall_seconds']:.0f} s / "
+                f"{cut['no_class_weights']['wall_seconds']:.0f} s |")
+  mean = lambda key: sum(_scores(c[key])['balanced_accuracy'] for c in case['cuts']) / len(
+      case['cuts'])
+  weighted, plain = mean('pipeline'), mean('no_class_weights')
+  return [
+      f"## flowers, {CUT_CLASS} cut to 1/8 of its training images ({len(case['cuts'])} seeded "
+      f"cuts of {case['had']}; measured {case['date']})", '',
+      f"The uncut tree (the same splits): test balanced accuracy {balanced:.4f}, recall of "
+      f"{CUT_CLASS} {_recall(case['balanced'], CUT_CLASS):.3f}, "
+      f"{case['balanced']['wall_seconds']:.0f} s.", '',
+      f"| cut seed | {CUT_CLASS} kept | balanced accuracy, class weights (default) | "
+      f"--class-weights none | gain (points) | what the cut cost without weights (points) | "
+      f"recall of {CUT_CLASS}, weights | none | wall time, weights / none |",
+      '|---|---|---|---|---|---|---|---|---|', *rows,
+      f"| mean | | {weighted:.4f} | {plain:.4f} | {100 * (weighted - plain):+.1f} | "
+      f"{100 * (balanced - plain):+.1f} | | | |", '',
+      f"Class weights recover {100 * (weighted - plain):.1f} of the {100 * (balanced - plain):.1f} "
+      f"points the cut costs on average (gains per cut: "
+      f"{', '.join(f'{100 * g:+.1f}' for g in gains)}); with weights the mean is "
+      f"{100 * (balanced - weighted):.1f} points under the uncut run.", '']
+
+
 def to_markdown(result: Dict[str, object]) -> str:
   lines = ['# Your own images: the pipeline with no recipe flags against the tutorial in plain '
-           'Keras', '', f"Measured {result['date']} on {result['machine']}, one run after the "
-           'other; the pipeline gets only `--data-root` and `--weights` (MobileNetV2 alpha 1.0, '
+           'Keras', '', f"Measured on {result['machine']}, each case on the date its heading "
+           'gives, one run after the other; the pipeline gets only `--data-root` and `--weights` (MobileNetV2 alpha 1.0, '
            '160 px). Plain Keras: benchmarks/keras_baseline.py, the tutorial as written (adam '
            '1e-4, 20 epochs, per-epoch flips and rotations) with Dense(number of classes). Both '
            'read the same train/ validation/ test/ trees.', '']
   cases = result['cases']
   if 'flowers' in cases:
     case = cases['flowers']
-    lines += [f"## flowers (5 classes, {case['counts']})", '',
+    lines += [f"## flowers (5 classes, {case['counts']}; measured {case['date']})", '',
               *_table([('pipeline', case['pipeline']), ('plain Keras', case['keras'])],
                       case['keras']), '',
               f"Pipeline: {'; '.join(case['pipeline']['decision'])}.", '']
   if 'imbalanced' in cases:
-    case = cases['imbalanced']
-    columns = [('class weights (default)', case['pipeline']),
-               ('--class-weights none', case['no_class_weights'])]
-    if 'flowers' in cases:
-      columns.append(('balanced data (flowers run)', cases['flowers']['pipeline']))
-    lines += [f"## flowers, {CUT_CLASS} cut to 1/8 of its training images "
-              f"({case['kept']} of {case['had']})", '', *_table(columns, None), '',
-              f"Recall of {CUT_CLASS}: " + ', '.join(
-                  f"{name} {run['per_class'].get(CUT_CLASS, {}).get('recall', float('nan')):.3f}"
-                  for name, run in columns) + '.', '']
+    lines += _imbalanced_markdown(cases['imbalanced'])
   if 'tutorial' in cases:
     case = cases['tutorial']
-    lines += ['## cats_and_dogs_filtered (the tutorial\'s data)', '',
+    lines += [f"## cats_and_dogs_filtered (the tutorial's data; measured {case['date']})", '',
               *_table([('pipeline', case['pipeline']), ('plain Keras', case['keras'])],
                       case['keras']), '',
               f"Pipeline: {'; '.join(case['pipeline']['decision'])}.", '']
   return '\n'.join(lines) + '\n'
+
+
+def _imbalanced_cut(workdir: str, seed: int) -> Dict[str, object]:
+  """The flowers tree with ``CUT_CLASS`` cut by ``seed``: the pipeline with and without class
+  weights."""
+  tree = os.path.join(workdir, f'flowers_cut_{seed}')
+  split_tree(FLOWERS, tree)
+  kept = cut_class(tree, CUT_CLASS, CUT_TO, seed)
+  return {'seed': seed, 'kept': kept,
+          'pipeline': run_pipeline(os.path.join(workdir, f'run-cut-{seed}'), tree),
+          'no_class_weights': run_pipeline(os.path.join(workdir, f'run-cut-{seed}-none'), tree,
+                                           '--class-weights', 'none')}
+
+
+def _merged(name: str, result: Dict[str, object]) -> Dict[str, object]:
+  """``result`` with the cases of the last results under ``name`` that it did not run (each keeps
+  its own date)."""
+  path = os.path.join(common.RESULTS, f'{name}.json')
+  if not os.path.exists(path):
+    return result
+  with open(path) as f:
+    previous = json.load(f)
+  for case_name, case in previous.get('cases', {}).items():
+    if case_name not in result['cases']:
+      case.setdefault('date', previous['date'])
+      result['cases'][case_name] = case
+  result['cases'] = {case: result['cases'][case] for case in CASES if case in result['cases']}
+  return result
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -199,14 +263,10 @@ def main(argv: Optional[List[str]] = None) -> None:
           'pipeline': run_pipeline(os.path.join(workdir, 'run-flowers'), flowers),
           'keras': run_keras(flowers)}
     if 'imbalanced' in cases:
-      imbalanced = os.path.join(workdir, 'flowers_imbalanced')
-      split_tree(FLOWERS, imbalanced)
-      kept = cut_class(imbalanced, CUT_CLASS, CUT_TO)
       result['cases']['imbalanced'] = {
-          'kept': kept, 'had': counts['train'][CUT_CLASS],
-          'pipeline': run_pipeline(os.path.join(workdir, 'run-imbalanced'), imbalanced),
-          'no_class_weights': run_pipeline(os.path.join(workdir, 'run-imbalanced-none'),
-                                           imbalanced, '--class-weights', 'none')}
+          'had': counts['train'][CUT_CLASS],
+          'balanced': run_pipeline(os.path.join(workdir, 'run-uncut'), flowers),
+          'cuts': [_imbalanced_cut(workdir, seed) for seed in CUT_SEEDS]}
     if 'tutorial' in cases:
       tutorial = os.path.join(workdir, 'cats_and_dogs_filtered')
       split_tree(TUTORIAL, tutorial)
@@ -215,7 +275,10 @@ def main(argv: Optional[List[str]] = None) -> None:
           'keras': run_keras(tutorial)}
   finally:
     shutil.rmtree(workdir, ignore_errors=True)
-  common.write_results(args.name, result, to_markdown(result))
+  for case in result['cases'].values():
+    case['date'] = result['date']
+  merged = _merged(args.name, result)
+  common.write_results(args.name, merged, to_markdown(merged))
 
 
 if __name__ == '__main__':
