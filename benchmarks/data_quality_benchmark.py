@@ -42,6 +42,7 @@ from PIL import Image, ImageOps
 
 from components.data_quality import checks
 from benchmarks import common
+from benchmarks import label_error_study
 
 # As benchmarks/pipeline_benchmark.py (not imported: it imports the whole pipeline).
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -439,6 +440,9 @@ def run_dataset(name: str, work: str, copies_per_kind: int, foreign: int,
                                                       checks.DESCRIPTOR_COMPONENTS),
               'raw_cosine': similarity_distributions(planted, thumbs, None)}},
       'label_issues': label_metrics(planted, checks.label_issue_ranking(images)),
+      'label_ranking_study': label_error_study.study(
+          images, planted.true_label,
+          [i for i, s in enumerate(images.splits) if s == 'train' and i not in planted.foreign]),
       'outliers': {
           'flagged': report['counts']['outliers'],
           'foreign_flagged': sum(images.paths[i] in {o['path'] for o in report['outliers']}
@@ -492,6 +496,23 @@ def main(argv=None) -> int:
 
 def _share(value) -> str:
   return '-' if value is None else f'{value:.1%}'
+
+
+def _study_lines(study: dict) -> List[str]:
+  """benchmarks/label_error_study.py's table: each planting's top-5 % recall by ranking, the
+  probe's accuracy and the share of planted errors it recognises."""
+  names = label_error_study.RANKINGS
+  row = lambda label, p: (f'| {label} | ' + ' | '.join(f'{p[k]:.1%}' for k in names)
+                          + f" | {p['out_of_fold_accuracy']:.3f} | {p['recognised']:.1%} |")
+  return ['Planted errors in the top 5 % by ranking (benchmarks/label_error_study.py), for this '
+          "planting and the same share moved again by other seeds; 'recognised': planted errors "
+          "whose real class is the probe's out-of-fold argmax, about what a ranking on this probe "
+          'can find (a photo it does not recognise hides among the hard photos of its new class).',
+          '',
+          '| planting | ' + ' | '.join(n.replace('_', ' ') for n in names)
+          + ' | probe accuracy | recognised |', '|---' * (len(names) + 3) + '|',
+          *[row(seed, p) for seed, p in zip(study['seeds'], study['plantings'])],
+          row('mean', study['mean'])]
 
 
 def write_results(results: dict) -> None:
@@ -565,6 +586,7 @@ def write_results(results: dict) -> None:
               f"{lab['planted_between_confused_classes']} moved between two classes that the probe "
               f"confuses (>= 10 % of the clean images of one predicted as the other), "
               f"{_share(lab['recall_top_5pct_other_classes'])} of the others.", '',
+              *_study_lines(r['label_ranking_study']), '',
               '### Outliers', '',
               f"{r['outliers']['flagged']} flagged (distance > {r['outliers']['threshold']}), "
               f"{r['outliers']['foreign_flagged']} of the {r['outliers']['foreign']} foreign photos. "

@@ -121,17 +121,26 @@ def data_quality(run: mlmd_runs.Run) -> Dict[str, object]:
     return {**json.load(f), 'path': path}
 
 
+def _probe_accuracy(report: Dict[str, object]) -> str:
+  """' (the probe judging labels recognises 70 % of the images)': how far to trust the list."""
+  probe = report.get('label_probe')
+  return (f" (the probe judging them recognises {probe['out_of_fold_accuracy']:.0%} of the "
+          'labelled images)' if probe else '')
+
+
 def data_quality_line(report: Dict[str, object]) -> str:
   """What DataQuality found, in one line: '6 exact and 15 near-duplicate pairs (7 of 901
   eval/test images duplicate training images, 0.8 %, at most 2.0 % allowed), 4 under two classes;
-  360 likely label errors; 44 outliers (details: .../data_quality.json)'."""
+  360 likely label errors (the probe judging them recognises 70 % of the labelled images); 44
+  outliers (details: .../data_quality.json)'."""
   counts, leak = report['counts'], report['leak']
   return (f"{counts['exact_duplicate_pairs']} exact and "
           f"{counts['near_duplicate_pairs'] - counts['exact_duplicate_pairs']} near-duplicate "
           f"pairs ({leak['images']} of {leak['held_out_images']} eval/test images duplicate "
           f"training images, {leak['share']:.1%}, at most {leak['max_leak_fraction']:.1%} "
           f"allowed), {counts['conflicting_label_pairs']} under two classes; "
-          f"{counts['label_issues']} likely label errors; {counts['outliers']} outliers "
+          f"{counts['label_issues']} likely label errors{_probe_accuracy(report)}; "
+          f"{counts['outliers']} outliers "
           f"(details: {report['path']})")
 
 

@@ -126,6 +126,22 @@ def test_flipped_label_is_ranked_first_with_the_right_suggestion():
   assert checks.label_issues(images) == [flipped]
 
 
+def test_the_report_says_how_often_the_label_probe_recognises_an_image():
+  """Six of 90 labels moved: the probe (never seeing an image's own label) calls each of them
+  by its real class, so it agrees with 84 of the 90 given labels; the run's line says so."""
+  from run_results import run_summary  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  view0, labels = clusters()
+  given = labels.copy()
+  moved = [0, 31, 62, 5, 36, 67]
+  given[moved] = (given[moved] + 1) % 3
+  report = checks.analyse(image_set(with_mirror(view0, rng), labels=given))
+  assert report['label_probe'] == {'out_of_fold_accuracy': round(84 / 90, 4), 'images': 90}
+  assert '6 likely label errors (the probe judging them recognises 93% of the labelled images)' \
+      in run_summary.data_quality_line({**report, 'path': 'data_quality.json', 'leak': {
+          'images': 0, 'held_out_images': 0, 'share': 0.0, 'max_leak_fraction': 0.02}})
+
+
 def test_labels_of_every_split_are_checked_unless_told_otherwise():
   rng = np.random.default_rng(5)
   view0, labels = clusters()
