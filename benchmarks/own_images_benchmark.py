@@ -1,7 +1,7 @@
 """Benchmark: the pipeline with no recipe flags on image folders it was not tuned for, side by side
 with the tutorial's recipe in plain Keras on the same splits.
 
-Three cases, one after the other on this machine:
+Four cases, one after the other on this machine:
 
 * ``flowers``: ../shared/datasets/flowers (5 classes, class folders only), split into train/
   validation/ test/ by the pipeline's own hash rule (8:1:1), so that both read the same images.
@@ -11,7 +11,10 @@ Three cases, one after the other on this machine:
   (seeded samples of the images kept: one cut's ~60 test images of that class make one run's
   balanced accuracy move by a few points): the pipeline as it comes (balanced class weights) and
   with ``--class-weights none`` on each cut, and once on the uncut tree; the gain of the weights
-  per cut and on average, against what the imbalance cost (the uncut run's balanced accuracy).
+  per cut and on average, against what the imbalance cost (the uncut run's balanced accuracy);
+* ``imbalanced_by_class``: the same with each class in turn cut (seed 0), so that the measure is
+  not one class's: the cost of an imbalance depends on how alike the small class and the others
+  look to the base.
 * ``tutorial``: cats_and_dogs_filtered, its validation/ split by the same rule into validation/
   and test/: the pipeline against plain Keras.
 
@@ -20,7 +23,7 @@ from its predictions on test/), total wall time and peak memory (PSS of the proc
 Writes benchmarks/results/own_images_benchmark.{json,md}; a subset of ``--cases`` replaces
 those cases in the results and keeps the others (each case carries its date).
 
-    python -m benchmarks.own_images_benchmark [--cases flowers,imbalanced,tutorial]
+    python -m benchmarks.own_images_benchmark [--cases flowers,imbalanced,imbalanced_by_class,tutorial]
 """
 import argparse
 import json
@@ -34,7 +37,7 @@ from typing import Dict, List, Optional
 
 from benchmarks import common
 
-CASES = ('flowers', 'imbalanced', 'tutorial')
+CASES = ('flowers', 'imbalanced', 'imbalanced_by_class', 'tutorial')
 FLOWERS = os.path.join(common.DATASETS, 'flowers')
 TUTORIAL = os.path.join(common.DATASETS, 'cats_and_dogs_filtered')
 # The class cut to 1/8 of its training images in the imbalanced case, once per seed.
@@ -150,36 +153,36 @@ def _recall(run: Dict[str, object], class_name: str) -> float:
   return run['per_class'].get(class_name, {}).get('recall', float('nan'))
 
 
-def _imbalanced_markdown(case: Dict[str, object]) -> List[str]:
+def _imbalanced_markdown(case: Dict[str, object], title: str) -> List[str]:
   """A row per cut (balanced accuracy and the cut class's recall with and without class weights)
   and their mean, against the uncut run."""
   balanced = _scores(case['balanced'])['balanced_accuracy']
   rows, gains = [], []
   for cut in case['cuts']:
+    name = cut['class']
     weighted, plain = (_scores(cut[k])['balanced_accuracy'] for k in ('pipeline',
                                                                        'no_class_weights'))
     gains.append(weighted - plain)
-    rows.append(f"| {cut['seed']} | {cut['kept']} | {weighted:.4f} | {plain:.4f} | "
-                f"{100 * (weighted - plain):+.1f} | {100 * (balanced - plain):+.1f} | "
-                f"{_recall(cut['pipeline'], CUT_CLASS):.3f} | "
-                f"{_recall(cut['no_class_weights'], CUT_CLASS):.3f} | "
+    rows.append(f"| {name} | {cut['seed']} | {cut['kept']} of {case['had'][name]} | "
+                f"{weighted:.4f} | {plain:.4f} | {100 * (weighted - plain):+.1f} | "
+                f"{100 * (balanced - plain):+.1f} | {_recall(case['balanced'], name):.3f} | "
+                f"{_recall(cut['pipeline'], name):.3f} | "
+                f"{_recall(cut['no_class_weights'], name):.3f} | "
                 f"{cut['pipeline']['wall_seconds']:.0f} s / "
                 f"{cut['no_class_weights']['wall_seconds']:.0f} s |")
   mean = lambda key: sum(_scores(c[key])['balanced_accuracy'] for c in case['cuts']) / len(
       case['cuts'])
   weighted, plain = mean('pipeline'), mean('no_class_weights')
   return [
-      f"## flowers, {CUT_CLASS} cut to 1/8 of its training images ({len(case['cuts'])} seeded "
-      f"cuts of {case['had']}; measured {case['date']})", '',
-      f"The uncut tree (the same splits): test balanced accuracy {balanced:.4f}, recall of "
-      f"{CUT_CLASS} {_recall(case['balanced'], CUT_CLASS):.3f}, "
+      f"## {title} (measured {case['date']})", '',
+      f"The uncut tree (the same splits): test balanced accuracy {balanced:.4f}, "
       f"{case['balanced']['wall_seconds']:.0f} s.", '',
-      f"| cut seed | {CUT_CLASS} kept | balanced accuracy, class weights (default) | "
-      f"--class-weights none | gain (points) | what the cut cost without weights (points) | "
-      f"recall of {CUT_CLASS}, weights | none | wall time, weights / none |",
-      '|---|---|---|---|---|---|---|---|---|', *rows,
-      f"| mean | | {weighted:.4f} | {plain:.4f} | {100 * (weighted - plain):+.1f} | "
-      f"{100 * (balanced - plain):+.1f} | | | |", '',
+      '| class cut | cut seed | kept | balanced accuracy, class weights (default) | '
+      '--class-weights none | gain (points) | what the cut cost without weights (points) | '
+      "the cut class's recall: uncut | weights | none | wall time, weights / none |",
+      '|---|---|---|---|---|---|---|---|---|---|---|', *rows,
+      f"| mean | | | {weighted:.4f} | {plain:.4f} | {100 * (weighted - plain):+.1f} | "
+      f"{100 * (balanced - plain):+.1f} | | | | |", '',
       f"Class weights recover {100 * (weighted - plain):.1f} of the {100 * (balanced - plain):.1f} "
       f"points the cut costs on average (gains per cut: "
       f"{', '.join(f'{100 * g:+.1f}' for g in gains)}); with weights the mean is "
@@ -201,7 +204,11 @@ def to_markdown(result: Dict[str, object]) -> str:
                       case['keras']), '',
               f"Pipeline: {'; '.join(case['pipeline']['decision'])}.", '']
   if 'imbalanced' in cases:
-    lines += _imbalanced_markdown(cases['imbalanced'])
+    lines += _imbalanced_markdown(cases['imbalanced'], f'flowers, {CUT_CLASS} cut to 1/8 of its '
+                                  f'training images, {len(CUT_SEEDS)} seeded cuts')
+  if 'imbalanced_by_class' in cases:
+    lines += _imbalanced_markdown(cases['imbalanced_by_class'],
+                                  'flowers, each class in turn cut to 1/8 of its training images')
   if 'tutorial' in cases:
     case = cases['tutorial']
     lines += [f"## cats_and_dogs_filtered (the tutorial's data; measured {case['date']})", '',
@@ -211,15 +218,16 @@ def to_markdown(result: Dict[str, object]) -> str:
   return '\n'.join(lines) + '\n'
 
 
-def _imbalanced_cut(workdir: str, seed: int) -> Dict[str, object]:
-  """The flowers tree with ``CUT_CLASS`` cut by ``seed``: the pipeline with and without class
+def _imbalanced_cut(workdir: str, class_name: str, seed: int) -> Dict[str, object]:
+  """The flowers tree with ``class_name`` cut by ``seed``: the pipeline with and without class
   weights."""
-  tree = os.path.join(workdir, f'flowers_cut_{seed}')
+  name = f'{class_name}-{seed}'
+  tree = os.path.join(workdir, f'flowers_cut_{name}')
   split_tree(FLOWERS, tree)
-  kept = cut_class(tree, CUT_CLASS, CUT_TO, seed)
-  return {'seed': seed, 'kept': kept,
-          'pipeline': run_pipeline(os.path.join(workdir, f'run-cut-{seed}'), tree),
-          'no_class_weights': run_pipeline(os.path.join(workdir, f'run-cut-{seed}-none'), tree,
+  kept = cut_class(tree, class_name, CUT_TO, seed)
+  return {'class': class_name, 'seed': seed, 'kept': kept,
+          'pipeline': run_pipeline(os.path.join(workdir, f'run-cut-{name}'), tree),
+          'no_class_weights': run_pipeline(os.path.join(workdir, f'run-cut-{name}-none'), tree,
                                            '--class-weights', 'none')}
 
 
@@ -262,11 +270,21 @@ def main(argv: Optional[List[str]] = None) -> None:
           'counts': {split: sum(c.values()) for split, c in counts.items()},
           'pipeline': run_pipeline(os.path.join(workdir, 'run-flowers'), flowers),
           'keras': run_keras(flowers)}
+    uncut = {}  # the uncut run, shared by both imbalanced cases
+
+    def uncut_run():
+      if not uncut:
+        uncut.update(run_pipeline(os.path.join(workdir, 'run-uncut'), flowers))
+      return uncut
+
     if 'imbalanced' in cases:
       result['cases']['imbalanced'] = {
-          'had': counts['train'][CUT_CLASS],
-          'balanced': run_pipeline(os.path.join(workdir, 'run-uncut'), flowers),
-          'cuts': [_imbalanced_cut(workdir, seed) for seed in CUT_SEEDS]}
+          'had': counts['train'], 'balanced': uncut_run(),
+          'cuts': [_imbalanced_cut(workdir, CUT_CLASS, seed) for seed in CUT_SEEDS]}
+    if 'imbalanced_by_class' in cases:
+      result['cases']['imbalanced_by_class'] = {
+          'had': counts['train'], 'balanced': uncut_run(),
+          'cuts': [_imbalanced_cut(workdir, name, 0) for name in sorted(counts['train'])]}
     if 'tutorial' in cases:
       tutorial = os.path.join(workdir, 'cats_and_dogs_filtered')
       split_tree(TUTORIAL, tutorial)
