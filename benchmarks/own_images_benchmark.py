@@ -1,7 +1,7 @@
 """Benchmark: the pipeline with no recipe flags on image folders it was not tuned for, side by side
 with the tutorial's recipe in plain Keras on the same splits.
 
-Four cases, one after the other on this machine:
+Five cases, one after the other on this machine:
 
 * ``flowers``: ../shared/datasets/flowers (5 classes, class folders only), split into train/
   validation/ test/ by the pipeline's own hash rule (8:1:1), so that both read the same images.
@@ -15,6 +15,10 @@ Four cases, one after the other on this machine:
 * ``imbalanced_by_class``: the same with each class in turn cut (seed 0), so that the measure is
   not one class's: the cost of an imbalance depends on how alike the small class and the others
   look to the base.
+* ``imbalance_study``: the head alone, trained as the pipeline trains it on the uncut run's
+  features, over every class cut by several seeds, with balanced sampling and logit adjustment
+  beside class weights, and the uncut head as the ceiling (benchmarks/imbalance_study.py): what
+  the pipeline runs above measure on a few cuts, on many.
 * ``tutorial``: cats_and_dogs_filtered, its validation/ split by the same rule into validation/
   and test/: the pipeline against plain Keras.
 
@@ -23,7 +27,7 @@ from its predictions on test/), total wall time and peak memory (PSS of the proc
 Writes benchmarks/results/own_images_benchmark.{json,md}; a subset of ``--cases`` replaces
 those cases in the results and keeps the others (each case carries its date).
 
-    python -m benchmarks.own_images_benchmark [--cases flowers,imbalanced,imbalanced_by_class,tutorial]
+    python -m benchmarks.own_images_benchmark [--cases flowers,imbalanced,imbalanced_by_class,imbalance_study,tutorial]
 """
 import argparse
 import json
@@ -37,11 +41,13 @@ from typing import Dict, List, Optional
 
 from benchmarks import common
 
-CASES = ('flowers', 'imbalanced', 'imbalanced_by_class', 'tutorial')
+CASES = ('flowers', 'imbalanced', 'imbalanced_by_class', 'imbalance_study', 'tutorial')
 FLOWERS = os.path.join(common.DATASETS, 'flowers')
 TUTORIAL = os.path.join(common.DATASETS, 'cats_and_dogs_filtered')
 # The class cut to 1/8 of its training images in the imbalanced case, once per seed.
 CUT_CLASS, CUT_TO, CUT_SEEDS = 'daisy', 1 / 8, (0, 1, 2)
+# The seeds of the imbalance study's cuts (each cuts every class once).
+STUDY_SEEDS = (0, 1, 2)
 
 
 def split_tree(source: str, target: str) -> Dict[str, Dict[str, int]]:
@@ -109,6 +115,23 @@ def run_pipeline(workdir: str, data_root: str, *flags: str) -> Dict[str, object]
       'class_weights': record.get('class_weights'),
       'component_seconds': {node: seconds for node, (_, seconds) in summary.executions.items()},
   }
+
+
+def run_features(workdir: str, class_names: List[str]) -> Dict[str, tuple]:
+  """{split: (features [N, views, D], labels)} that the BulkInferrer of run_pipeline(workdir, ...)
+  wrote."""
+  from components.data_quality import component  # pylint: disable=g-import-not-at-top
+  from components.modules import frozen_features  # pylint: disable=g-import-not-at-top
+  from pipeline import configs  # pylint: disable=g-import-not-at-top
+  from run_results import mlmd_runs  # pylint: disable=g-import-not-at-top
+  store = mlmd_runs.open_store(configs.metadata_path_of(os.path.join(workdir, 'pipeline_root')))
+  _, examples, _ = mlmd_runs.data_quality_inputs(store)
+  num_views = len(frozen_features.augmented_views(configs.default('rotation_factor')))
+  splits = {}
+  for split in ('train', 'eval', 'test'):
+    images = component.read_image_set(examples.uri, [split], class_names, num_views)
+    splits[split] = (images.embeddings, images.labels)
+  return splits
 
 
 def run_keras(data_root: str) -> Dict[str, object]:
@@ -209,6 +232,10 @@ def to_markdown(result: Dict[str, object]) -> str:
   if 'imbalanced_by_class' in cases:
     lines += _imbalanced_markdown(cases['imbalanced_by_class'],
                                   'flowers, each class in turn cut to 1/8 of its training images')
+  if 'imbalance_study' in cases:
+    from benchmarks import imbalance_study  # pylint: disable=g-import-not-at-top  # TensorFlow
+    lines += [f"## flowers, the head alone over many cuts (measured {cases['imbalance_study']['date']})",
+              '', *imbalance_study.markdown(cases['imbalance_study'])]
   if 'tutorial' in cases:
     case = cases['tutorial']
     lines += [f"## cats_and_dogs_filtered (the tutorial's data; measured {case['date']})", '',
@@ -285,6 +312,15 @@ def main(argv: Optional[List[str]] = None) -> None:
       result['cases']['imbalanced_by_class'] = {
           'had': counts['train'], 'balanced': uncut_run(),
           'cuts': [_imbalanced_cut(workdir, name, 0) for name in sorted(counts['train'])]}
+    if 'imbalance_study' in cases:
+      from benchmarks import imbalance_study  # pylint: disable=g-import-not-at-top  # TensorFlow
+      from components.image_example_gen import layout as layout_lib  # pylint: disable=g-import-not-at-top
+      from pipeline import configs  # pylint: disable=g-import-not-at-top
+      uncut_run()
+      class_names = list(layout_lib.detect_layout(flowers).class_names)
+      result['cases']['imbalance_study'] = imbalance_study.study(
+          run_features(os.path.join(workdir, 'run-uncut'), class_names), class_names,
+          STUDY_SEEDS, configs.default('tuner_trials'), configs.default('epochs'))
     if 'tutorial' in cases:
       tutorial = os.path.join(workdir, 'cats_and_dogs_filtered')
       split_tree(TUTORIAL, tutorial)
