@@ -211,8 +211,10 @@ def fit_head(head: tf.keras.Model, train: Features, eval_: Features, epochs: int
   def weighted_loss(labels, logits, weights):
     return tf.reduce_sum(crossentropy(labels, logits) * weights) / tf.reduce_sum(weights)
 
+  # The features are the functions' arguments, not captured: a captured tensor stays alive with
+  # the traced graph after this call returns (a copy of the training features per Tuner trial).
   @tf.function
-  def train_epoch():
+  def train_epoch(train_features, train_labels, train_weights):
     count = tf.shape(train_labels)[0]
     order = tf.random.shuffle(tf.range(count))
     loss_sum, correct = 0.0, 0
@@ -233,7 +235,7 @@ def fit_head(head: tf.keras.Model, train: Features, eval_: Features, epochs: int
         count, tf.float32)
 
   @tf.function
-  def evaluate():
+  def evaluate(eval_features, eval_labels, eval_weights):
     logits = head(eval_features, training=False)
     accuracy = tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, -1), eval_labels), tf.float32))
     return weighted_loss(eval_labels, logits, eval_weights), accuracy
@@ -242,7 +244,8 @@ def fit_head(head: tf.keras.Model, train: Features, eval_: Features, epochs: int
   history = {'loss': [], 'accuracy': [], 'val_loss': [], 'val_accuracy': []}
   best_loss, best_epoch, best_weights = float('inf'), 0, head.get_weights()
   for epoch in range(epochs):
-    for name, value in zip(history, (*train_epoch(), *evaluate())):
+    for name, value in zip(history, (*train_epoch(train_features, train_labels, train_weights),
+                                     *evaluate(eval_features, eval_labels, eval_weights))):
       history[name].append(float(value))
     if writer:
       with writer.as_default(step=epoch):
