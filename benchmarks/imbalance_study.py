@@ -24,6 +24,7 @@ import keras_tuner
 import numpy as np
 import tensorflow as tf
 
+from components import class_metrics
 from components.modules import frozen_features
 from components.modules import tuner as tuner_lib
 
@@ -54,7 +55,11 @@ def adjusted(logits: np.ndarray, train_labels: np.ndarray, num_classes: int) -> 
 
 
 def balanced_accuracy(predicted: np.ndarray, labels: np.ndarray) -> float:
-  return float(np.mean([np.mean(predicted[labels == c] == c) for c in np.unique(labels)]))
+  """The Evaluator's balanced accuracy (class_metrics.py) of arg-max predictions."""
+  classes = 1 + max(predicted.max(), labels.max())
+  matrix = np.zeros((classes, classes))
+  np.add.at(matrix, (labels, predicted), 1)
+  return class_metrics.class_balanced_scores(matrix)[class_metrics.BALANCED_ACCURACY]
 
 
 def trained_logits(train: frozen_features.Features, eval_: frozen_features.Features,
