@@ -4,7 +4,7 @@ A pipeline run of the imbalanced cases costs minutes, so they measure a few cuts
 gain moves by a couple of points with the images kept and the head's random draws. Here the head
 alone is trained, as the pipeline trains it (tuner.HeadTuner picks the learning rate and dropout,
 then frozen_features.fit_head trains it), on the base's features that the uncut run's BulkInferrer
-wrote, over many cuts: each class in turn cut to ``CUT_TO`` of its training images by several
+wrote, over many cuts: each class in turn cut to a share of its training images by several
 seeds. Each cut is trained four ways:
 
 * ``none``: no handling (``--class-weights none``);
@@ -28,7 +28,6 @@ from components import class_metrics
 from components.modules import frozen_features
 from components.modules import tuner as tuner_lib
 
-CUT_TO = 1 / 8
 MODES = ('none', 'balanced', 'oversampled', 'adjusted')
 
 
@@ -99,9 +98,9 @@ def one_cut(train: frozen_features.Features, eval_: frozen_features.Features,
           'adjusted': adjusted(plain, labels, num_classes).argmax(1)}
 
 
-def study(splits: Dict[str, frozen_features.Features], class_names: Sequence[str],
+def study(splits: Dict[str, frozen_features.Features], class_names: Sequence[str], share: float,
           seeds: Sequence[int], trials: int, epochs: int) -> Dict[str, object]:
-  """Every class cut by every seed, and the uncut ceiling per seed: balanced accuracies, the cut
+  """Every class cut to ``share`` by every seed, and the uncut ceiling per seed: balanced accuracies, the cut
   class's recall, and the means."""
   train, eval_, test = splits['train'], splits['eval'], splits['test']
   num_classes, test_labels = len(class_names), test[1]
@@ -114,7 +113,7 @@ def study(splits: Dict[str, frozen_features.Features], class_names: Sequence[str
   cuts = []
   for seed in seeds:
     for class_id, name in enumerate(class_names):
-      kept = cut(train[1], class_id, CUT_TO, seed)
+      kept = cut(train[1], class_id, share, seed)
       predicted = one_cut(train, eval_, test, num_classes, kept, trials, epochs, seed)
       cuts.append({'class': name, 'seed': seed, 'kept': int(np.sum(train[1][kept] == class_id)),
                    'had': int(np.sum(train[1] == class_id)),
@@ -122,7 +121,7 @@ def study(splits: Dict[str, frozen_features.Features], class_names: Sequence[str
                    'recall': {mode: float(np.mean(predicted[mode][test_labels == class_id]
                                                   == class_id)) for mode in MODES}})
   mean = lambda rows, key: float(np.mean([row[key] for row in rows]))
-  return {'seeds': list(seeds), 'trials': trials, 'test_images': len(test_labels),
+  return {'share': share, 'seeds': list(seeds), 'trials': trials, 'test_images': len(test_labels),
           'ceiling': ceiling, 'cuts': cuts,
           'mean': {mode: mean(cuts, mode) for mode in MODES},
           'uncut_mean': {mode: mean(ceiling, mode) for mode in ('none', 'balanced')}}
@@ -140,7 +139,8 @@ def markdown(result: Dict[str, object]) -> List[str]:
   gains = ', '.join(f'{mode} {100 * (mean[mode] - mean["none"]):+.1f}' for mode in MODES[1:])
   return [
       f"The head alone (benchmarks/imbalance_study.py), as the Tuner ({result['trials']} trials) "
-      f"and the Trainer train it, on the uncut run's features: each class cut to 1/8 by seeds "
+      f"and the Trainer train it, on the uncut run's features: each class cut to "
+      f"{result['share']:.3g} of its training images by seeds "
       f"{', '.join(map(str, result['seeds']))}, {result['test_images']} test images.", '',
       '| class cut | seed | kept | none | balanced (default) | oversampled | adjusted | '
       'gain of balanced (points) | cut class recall, none / balanced / oversampled / adjusted |',

@@ -44,7 +44,8 @@ from benchmarks import common
 CASES = ('flowers', 'imbalanced', 'imbalanced_by_class', 'imbalance_study', 'tutorial')
 FLOWERS = os.path.join(common.DATASETS, 'flowers')
 TUTORIAL = os.path.join(common.DATASETS, 'cats_and_dogs_filtered')
-# The class cut to 1/8 of its training images in the imbalanced case, once per seed.
+# The class cut to 1/8 of its training images in the imbalanced case, once per seed (the study
+# cuts every class to the same share).
 CUT_CLASS, CUT_TO, CUT_SEEDS = 'daisy', 1 / 8, (0, 1, 2)
 # The seeds of the imbalance study's cuts (each cuts every class once).
 STUDY_SEEDS = (0, 1, 2)
@@ -319,7 +320,7 @@ def main(argv: Optional[List[str]] = None) -> None:
       uncut_run()
       class_names = list(layout_lib.detect_layout(flowers).class_names)
       result['cases']['imbalance_study'] = imbalance_study.study(
-          run_features(os.path.join(workdir, 'run-uncut'), class_names), class_names,
+          run_features(os.path.join(workdir, 'run-uncut'), class_names), class_names, CUT_TO,
           STUDY_SEEDS, configs.default('tuner_trials'), configs.default('epochs'))
     if 'tutorial' in cases:
       tutorial = os.path.join(workdir, 'cats_and_dogs_filtered')

@@ -48,7 +48,8 @@ def overlapping(per_class: int, rng: np.random.Generator):
 def test_the_study_shows_weights_winning_back_what_a_cut_costs():
   rng = np.random.default_rng(0)
   splits = {name: overlapping(n, rng) for name, n in (('train', 160), ('eval', 60), ('test', 80))}
-  result = imbalance_study.study(splits, ['a', 'b', 'c'], seeds=[0], trials=2, epochs=60)
+  result = imbalance_study.study(splits, ['a', 'b', 'c'], share=1 / 8, seeds=[0], trials=2,
+                                  epochs=60)
   assert len(result['cuts']) == 3 and len(result['ceiling']) == 1
   assert [cut['kept'] for cut in result['cuts']] == [20, 20, 20]
   mean = result['mean']
