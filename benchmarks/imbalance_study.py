@@ -5,20 +5,23 @@ gain moves by a couple of points with the images kept and the head's random draw
 alone is trained, as the pipeline trains it (tuner.HeadTuner picks the learning rate and dropout,
 then frozen_features.fit_head trains it), on the base's features that the uncut run's BulkInferrer
 wrote, over many cuts: each class in turn cut to a share of its training images by several
-seeds. Each cut is trained four ways:
+seeds. Each cut is scored five ways (three trainings, two corrections after training):
 
 * ``none``: no handling (``--class-weights none``);
 * ``balanced``: balanced class weights (the pipeline's default);
 * ``oversampled``: balanced sampling instead of weights: every class's images repeated until it
   has as many as the largest (a repeat draws its own view each epoch), the eval loss balanced;
 * ``adjusted``: the ``none`` head's logits less the log of each class's share of the training split
-  (post-hoc logit adjustment, Menon et al. 2021).
+  (post-hoc logit adjustment, Menon et al. 2021);
+* ``calibrated``: the ``none`` head's logits plus one offset per class, fitted on the eval split
+  (which the cut leaves whole) to minimise its class-balanced cross-entropy: what held-out images
+  can correct of the head's bias towards the large classes.
 
 The uncut training split, trained ``none`` and ``balanced`` once per seed, is the ceiling: a
 handling can win back at most what the cut cost.
 """
 import tempfile
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 import keras_tuner
 import numpy as np
@@ -28,7 +31,7 @@ from components import class_metrics
 from components.modules import frozen_features
 from components.modules import tuner as tuner_lib
 
-MODES = ('none', 'balanced', 'oversampled', 'adjusted')
+MODES = ('none', 'balanced', 'oversampled', 'adjusted', 'calibrated')
 
 
 def cut(labels: np.ndarray, class_id: int, share: float, seed: int) -> np.ndarray:
@@ -53,6 +56,23 @@ def adjusted(logits: np.ndarray, train_labels: np.ndarray, num_classes: int) -> 
   return logits - np.log(np.maximum(shares, 1e-12))
 
 
+def calibrated(logits: np.ndarray, eval_logits: np.ndarray, eval_labels: np.ndarray,
+               num_classes: int, steps: int = 500) -> np.ndarray:
+  """``logits`` plus the per-class offsets that minimise the class-balanced cross-entropy of
+  ``eval_logits`` plus offsets (gradient descent; the loss is convex in the offsets)."""
+  counts = np.bincount(eval_labels, minlength=num_classes)
+  weights = (1 / np.maximum(counts, 1))[eval_labels]
+  weights /= weights.sum()
+  targets = np.eye(num_classes)[eval_labels]
+  offsets = np.zeros(num_classes)
+  for _ in range(steps):
+    shifted = eval_logits + offsets
+    probabilities = np.exp(shifted - shifted.max(axis=1, keepdims=True))
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    offsets -= weights @ (probabilities - targets)
+  return logits + offsets
+
+
 def balanced_accuracy(predicted: np.ndarray, labels: np.ndarray) -> float:
   """The Evaluator's balanced accuracy (class_metrics.py) of arg-max predictions."""
   classes = 1 + max(predicted.max(), labels.max())
@@ -62,10 +82,10 @@ def balanced_accuracy(predicted: np.ndarray, labels: np.ndarray) -> float:
 
 
 def trained_logits(train: frozen_features.Features, eval_: frozen_features.Features,
-                   test_features: np.ndarray, num_classes: int, class_weight, trials: int,
+                   inputs: np.ndarray, num_classes: int, class_weight, trials: int,
                    epochs: int, seed: int) -> np.ndarray:
-  """The test logits of the head that the Tuner's best hyperparameters train (as the pipeline:
-  ``trials`` trials, then the Trainer's fit)."""
+  """The logits for ``inputs`` (one view's features) of the head that the Tuner's best
+  hyperparameters train (as the pipeline: ``trials`` trials, then the Trainer's fit)."""
   tf.random.set_seed(seed)
   tuner = tuner_lib.HeadTuner(
       hyperparameters=tuner_lib.search_space(),
@@ -77,7 +97,7 @@ def trained_logits(train: frozen_features.Features, eval_: frozen_features.Featu
   head = frozen_features.head_model(train[0].shape[-1], num_classes, best[tuner_lib.DROPOUT])
   frozen_features.fit_head(head, train, eval_, epochs, best[tuner_lib.LEARNING_RATE],
                            class_weight)
-  return head(test_features, training=False).numpy()
+  return head(inputs, training=False).numpy()
 
 
 def one_cut(train: frozen_features.Features, eval_: frozen_features.Features,
@@ -85,9 +105,10 @@ def one_cut(train: frozen_features.Features, eval_: frozen_features.Features,
             epochs: int, seed: int) -> Dict[str, np.ndarray]:
   """{mode: the test predictions} of the training images ``kept``."""
   features, labels = train[0][kept], train[1][kept]
-  logits = lambda train_, weights: trained_logits(train_, eval_, test[0][:, 0], num_classes,
-                                                  weights, trials, epochs, seed)
-  plain = logits((features, labels), None)
+  logits = lambda train_, weights, inputs=test[0][:, 0]: trained_logits(
+      train_, eval_, inputs, num_classes, weights, trials, epochs, seed)
+  plain_both = logits((features, labels), None, np.concatenate([test[0][:, 0], eval_[0][:, 0]]))
+  plain, plain_eval = plain_both[:len(test[1])], plain_both[len(test[1]):]
   repeated = oversampled(labels)
   # all weights 1: nothing reweighted, but fit_head balances the eval loss it stops on
   equal = {c: 1.0 for c in range(num_classes)}
@@ -95,7 +116,8 @@ def one_cut(train: frozen_features.Features, eval_: frozen_features.Features,
           'balanced': logits((features, labels),
                              frozen_features.balancing_weights(labels, num_classes)).argmax(1),
           'oversampled': logits((features[repeated], labels[repeated]), equal).argmax(1),
-          'adjusted': adjusted(plain, labels, num_classes).argmax(1)}
+          'adjusted': adjusted(plain, labels, num_classes).argmax(1),
+          'calibrated': calibrated(plain, plain_eval, eval_[1], num_classes).argmax(1)}
 
 
 def study(splits: Dict[str, frozen_features.Features], class_names: Sequence[str], share: float,
@@ -127,6 +149,14 @@ def study(splits: Dict[str, frozen_features.Features], class_names: Sequence[str
           'uncut_mean': {mode: mean(ceiling, mode) for mode in ('none', 'balanced')}}
 
 
+def mean_gain(cuts: Sequence[Dict[str, object]], mode: str) -> Tuple[float, float]:
+  """The mean over the cuts of ``mode``'s balanced accuracy less ``none``'s, and its standard
+  error (the cuts paired; 0 for a single cut)."""
+  gain = np.array([cut[mode] - cut['none'] for cut in cuts])
+  error = np.std(gain, ddof=1) / np.sqrt(len(gain)) if len(gain) > 1 else 0.0
+  return float(np.mean(gain)), float(error)
+
+
 def markdown(result: Dict[str, object]) -> List[str]:
   """A row per cut, the means, and what the cut cost against what each handling won back."""
   rows = [f"| {c['class']} | {c['seed']} | {c['kept']} of {c['had']} | "
@@ -136,18 +166,21 @@ def markdown(result: Dict[str, object]) -> List[str]:
           for c in result['cuts']]
   mean, uncut = result['mean'], result['uncut_mean']
   cost = uncut['balanced'] - mean['none']
-  gains = ', '.join(f'{mode} {100 * (mean[mode] - mean["none"]):+.1f}' for mode in MODES[1:])
+  gains = ', '.join('{} {:+.1f} ± {:.1f}'.format(mode, *(100 * x for x in mean_gain(
+      result['cuts'], mode))) for mode in MODES[1:])
   return [
       f"The head alone (benchmarks/imbalance_study.py), as the Tuner ({result['trials']} trials) "
       f"and the Trainer train it, on the uncut run's features: each class cut to "
       f"{result['share']:.3g} of its training images by seeds "
       f"{', '.join(map(str, result['seeds']))}, {result['test_images']} test images.", '',
-      '| class cut | seed | kept | none | balanced (default) | oversampled | adjusted | '
-      'gain of balanced (points) | cut class recall, none / balanced / oversampled / adjusted |',
-      '|---|---|---|---|---|---|---|---|---|', *rows,
+      '| class cut | seed | kept | none | balanced (default) | oversampled | adjusted | calibrated | '
+      'gain of balanced (points) | cut class recall, none / balanced / oversampled / adjusted / '
+      'calibrated |',
+      '|---|---|---|---|---|---|---|---|---|---|', *rows,
       '| mean | | | ' + ' | '.join(f'{mean[mode]:.4f}' for mode in MODES)
       + f" | {100 * (mean['balanced'] - mean['none']):+.1f} | |", '',
       f"Uncut (the ceiling), mean over the seeds: balanced {uncut['balanced']:.4f}, none "
       f"{uncut['none']:.4f}. The cut costs {100 * cost:.1f} points (uncut balanced less cut "
-      f"none); won back on average: {gains}; the default ends "
+      f"none); won back on average (± the standard error over the cuts, paired): {gains}; "
+      f"the default ends "
       f"{100 * (uncut['balanced'] - mean['balanced']):.1f} points under the uncut head.", '']

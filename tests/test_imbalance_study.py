@@ -1,6 +1,7 @@
 """benchmarks/imbalance_study.py, what the own-images benchmark's study of imbalance rests on, on
 synthetic features (no images)."""
 import numpy as np
+import pytest
 
 import bootstrap  # pylint: disable=unused-import  # the Keras switch, before TensorFlow
 from benchmarks import imbalance_study
@@ -30,6 +31,33 @@ def test_logit_adjustment_subtracts_the_log_of_each_class_share():
   assert adjusted[0, 2] > 20  # a class absent from training is not -inf: it is never the argmax
 
 
+def test_calibration_on_held_out_logits_removes_a_bias_towards_one_class():
+  """Logits that favour class 0 by 3 (as a head trained on a split where class 1 was cut): the
+  offsets fitted on held-out logits with the same bias take it out, and carry to new logits."""
+  rng = np.random.default_rng(0)
+  def biased(n):
+    labels = rng.integers(0, 2, n)
+    logits = 3.0 * np.eye(2)[labels] + rng.normal(0, 1.0, (n, 2))
+    return logits + np.array([3.0, 0.0]), labels
+  (eval_logits, eval_labels), (logits, labels) = biased(400), biased(400)
+  fixed = imbalance_study.calibrated(logits, eval_logits, eval_labels, 2)
+  offsets = fixed - logits
+  np.testing.assert_allclose(offsets, offsets[:1].repeat(len(offsets), 0))  # one per class
+  assert abs((offsets[0, 0] - offsets[0, 1]) + 3.0) < 0.4  # the bias of 3, taken out
+  before = imbalance_study.balanced_accuracy(logits.argmax(1), labels)
+  after = imbalance_study.balanced_accuracy(fixed.argmax(1), labels)
+  assert before < 0.8 and after > before + 0.05
+
+
+def test_a_gain_is_paired_by_cut_with_its_standard_error():
+  cuts = [{'none': 0.60, 'balanced': 0.63}, {'none': 0.70, 'balanced': 0.71},
+          {'none': 0.65, 'balanced': 0.67}]
+  gain, error = imbalance_study.mean_gain(cuts, 'balanced')
+  assert gain == pytest.approx(0.02)
+  assert error == pytest.approx(0.01 / np.sqrt(3))
+  assert imbalance_study.mean_gain(cuts[:1], 'balanced') == pytest.approx((0.03, 0.0))
+
+
 def test_balanced_accuracy_is_the_mean_recall_of_the_classes():
   labels = np.array([0, 0, 0, 1])
   assert imbalance_study.balanced_accuracy(np.array([0, 0, 0, 0]), labels) == 0.5
@@ -56,5 +84,7 @@ def test_the_study_shows_weights_winning_back_what_a_cut_costs():
   assert mean['balanced'] > mean['none'] + 0.03
   for cut in result['cuts']:
     assert cut['recall']['balanced'] > cut['recall']['none']
+    assert set(cut['recall']) == set(imbalance_study.MODES)
+  assert mean['calibrated'] > mean['none']  # the eval split is whole: it shows the bias
   lines = '\n'.join(imbalance_study.markdown(result))
   assert lines.count('\n| a | 0 | 20 of 160 |') == 1 and '| mean |' in lines
