@@ -17,8 +17,8 @@ Five cases, one after the other on this machine:
   look to the base.
 * ``imbalance_study``: the head alone, trained as the pipeline trains it on the uncut run's
   features, over every class cut by several seeds, with balanced sampling, logit adjustment and
-  eval-fitted offsets beside class weights, and the uncut head as the ceiling (benchmarks/imbalance_study.py): what
-  the pipeline runs above measure on a few cuts, on many.
+  eval-fitted offsets beside class weights, and the uncut head as the ceiling
+  (benchmarks/imbalance_study.py): what the pipeline runs above measure on a few cuts, on many.
 * ``tutorial``: cats_and_dogs_filtered, its validation/ split by the same rule into validation/
   and test/: the pipeline against plain Keras.
 
