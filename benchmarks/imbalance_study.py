@@ -157,6 +157,11 @@ def mean_gain(cuts: Sequence[Dict[str, object]], mode: str) -> Tuple[float, floa
   return float(np.mean(gain)), float(error)
 
 
+def under_or_over(shortfall: float) -> str:
+  """'0.5 points under' for a shortfall of 0.005, '0.2 points over' for -0.002 (never '-0.0')."""
+  return f"{abs(100 * shortfall):.1f} points {'under' if shortfall >= 0 else 'over'}"
+
+
 def markdown(result: Dict[str, object]) -> List[str]:
   """A row per cut, the means, and what the cut cost against what each handling won back."""
   rows = [f"| {c['class']} | {c['seed']} | {c['kept']} of {c['had']} | "
@@ -182,5 +187,4 @@ def markdown(result: Dict[str, object]) -> List[str]:
       f"Uncut (the ceiling), mean over the seeds: balanced {uncut['balanced']:.4f}, none "
       f"{uncut['none']:.4f}. The cut costs {100 * cost:.1f} points (uncut balanced less cut "
       f"none); won back on average (± the standard error over the cuts, paired): {gains}; "
-      f"the default ends "
-      f"{100 * (uncut['balanced'] - mean['balanced']):.1f} points under the uncut head.", '']
+      f"the default ends {under_or_over(uncut['balanced'] - mean['balanced'])} the uncut head.", '']

@@ -58,6 +58,12 @@ def test_a_gain_is_paired_by_cut_with_its_standard_error():
   assert imbalance_study.mean_gain(cuts[:1], 'balanced') == pytest.approx((0.03, 0.0))
 
 
+def test_the_default_against_the_uncut_head_reads_under_or_over():
+  assert imbalance_study.under_or_over(0.005) == '0.5 points under'
+  assert imbalance_study.under_or_over(-0.0003) == '0.0 points over'  # not '-0.0 points under'
+  assert imbalance_study.under_or_over(-0.012) == '1.2 points over'
+
+
 def test_balanced_accuracy_is_the_mean_recall_of_the_classes():
   labels = np.array([0, 0, 0, 1])
   assert imbalance_study.balanced_accuracy(np.array([0, 0, 0, 0]), labels) == 0.5
