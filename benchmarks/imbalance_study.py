@@ -60,8 +60,8 @@ def calibrated(logits: np.ndarray, eval_logits: np.ndarray, eval_labels: np.ndar
                num_classes: int, steps: int = 500) -> np.ndarray:
   """``logits`` plus the per-class offsets that minimise the class-balanced cross-entropy of
   ``eval_logits`` plus offsets (gradient descent; the loss is convex in the offsets)."""
-  counts = np.bincount(eval_labels, minlength=num_classes)
-  weights = (1 / np.maximum(counts, 1))[eval_labels]
+  class_weight = frozen_features.balancing_weights(eval_labels, num_classes)
+  weights = np.array([class_weight[label] for label in eval_labels])
   weights /= weights.sum()
   targets = np.eye(num_classes)[eval_labels]
   offsets = np.zeros(num_classes)
@@ -81,11 +81,11 @@ def balanced_accuracy(predicted: np.ndarray, labels: np.ndarray) -> float:
   return class_metrics.class_balanced_scores(matrix)[class_metrics.BALANCED_ACCURACY]
 
 
-def trained_logits(train: frozen_features.Features, eval_: frozen_features.Features,
-                   inputs: np.ndarray, num_classes: int, class_weight, trials: int,
-                   epochs: int, seed: int) -> np.ndarray:
-  """The logits for ``inputs`` (one view's features) of the head that the Tuner's best
-  hyperparameters train (as the pipeline: ``trials`` trials, then the Trainer's fit)."""
+def trained_head(train: frozen_features.Features, eval_: frozen_features.Features,
+                 num_classes: int, class_weight, trials: int, epochs: int,
+                 seed: int) -> tf.keras.Model:
+  """The head that the Tuner's best hyperparameters train (as the pipeline: ``trials`` trials,
+  then the Trainer's fit)."""
   tf.random.set_seed(seed)
   tuner = tuner_lib.HeadTuner(
       hyperparameters=tuner_lib.search_space(),
@@ -97,7 +97,12 @@ def trained_logits(train: frozen_features.Features, eval_: frozen_features.Featu
   head = frozen_features.head_model(train[0].shape[-1], num_classes, best[tuner_lib.DROPOUT])
   frozen_features.fit_head(head, train, eval_, epochs, best[tuner_lib.LEARNING_RATE],
                            class_weight)
-  return head(inputs, training=False).numpy()
+  return head
+
+
+def logits_of(head: tf.keras.Model, split: frozen_features.Features) -> np.ndarray:
+  """The head's logits for a split's first view (the image as it is)."""
+  return head(split[0][:, 0], training=False).numpy()
 
 
 def one_cut(train: frozen_features.Features, eval_: frozen_features.Features,
@@ -105,19 +110,21 @@ def one_cut(train: frozen_features.Features, eval_: frozen_features.Features,
             epochs: int, seed: int) -> Dict[str, np.ndarray]:
   """{mode: the test predictions} of the training images ``kept``."""
   features, labels = train[0][kept], train[1][kept]
-  logits = lambda train_, weights, inputs=test[0][:, 0]: trained_logits(
-      train_, eval_, inputs, num_classes, weights, trials, epochs, seed)
-  plain_both = logits((features, labels), None, np.concatenate([test[0][:, 0], eval_[0][:, 0]]))
-  plain, plain_eval = plain_both[:len(test[1])], plain_both[len(test[1]):]
+  head = lambda train_, weights: trained_head(train_, eval_, num_classes, weights, trials, epochs,
+                                              seed)
+  plain_head = head((features, labels), None)
+  plain = logits_of(plain_head, test)
   repeated = oversampled(labels)
   # all weights 1: nothing reweighted, but fit_head balances the eval loss it stops on
   equal = {c: 1.0 for c in range(num_classes)}
+  predicted = lambda head_: logits_of(head_, test).argmax(1)
   return {'none': plain.argmax(1),
-          'balanced': logits((features, labels),
-                             frozen_features.balancing_weights(labels, num_classes)).argmax(1),
-          'oversampled': logits((features[repeated], labels[repeated]), equal).argmax(1),
+          'balanced': predicted(head((features, labels),
+                                     frozen_features.balancing_weights(labels, num_classes))),
+          'oversampled': predicted(head((features[repeated], labels[repeated]), equal)),
           'adjusted': adjusted(plain, labels, num_classes).argmax(1),
-          'calibrated': calibrated(plain, plain_eval, eval_[1], num_classes).argmax(1)}
+          'calibrated': calibrated(plain, logits_of(plain_head, eval_), eval_[1],
+                                   num_classes).argmax(1)}
 
 
 def study(splits: Dict[str, frozen_features.Features], class_names: Sequence[str], share: float,
@@ -127,8 +134,8 @@ def study(splits: Dict[str, frozen_features.Features], class_names: Sequence[str
   train, eval_, test = splits['train'], splits['eval'], splits['test']
   num_classes, test_labels = len(class_names), test[1]
   score = lambda predicted: balanced_accuracy(predicted, test_labels)
-  uncut = lambda weights, seed: score(trained_logits(
-      train, eval_, test[0][:, 0], num_classes, weights, trials, epochs, seed).argmax(1))
+  uncut = lambda weights, seed: score(logits_of(trained_head(
+      train, eval_, num_classes, weights, trials, epochs, seed), test).argmax(1))
   ceiling = [{'none': uncut(None, seed),
               'balanced': uncut(frozen_features.balancing_weights(train[1], num_classes), seed)}
              for seed in seeds]
